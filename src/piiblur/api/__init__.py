@@ -1,0 +1,1 @@
+"""HTTP only: routes, schemas, authentication and rate-limit headers. Work is done by ``services``."""

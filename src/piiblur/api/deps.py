@@ -1,0 +1,89 @@
+"""Dependencies for routes, as ``Annotated`` aliases: ``SessionDep``, ``CurrentAccount``, ..."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from piiblur.api.ratelimit import RateLimiter
+from piiblur.config import Settings
+from piiblur.db.models import Account
+from piiblur.detect import DetectionEngine
+from piiblur.domain import Plan
+from piiblur.jobs import JobQueue
+from piiblur.services.accounts import authenticate
+from piiblur.services.context import ServiceContext
+from piiblur.services.usage import account_limits
+from piiblur.storage import Storage
+
+
+def get_context(request: Request) -> ServiceContext:
+    context: ServiceContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ServiceContext, Depends(get_context)]
+
+
+def get_settings(ctx: ContextDep) -> Settings:
+    return ctx.settings
+
+
+def get_storage(ctx: ContextDep) -> Storage:
+    return ctx.storage
+
+
+def get_session(ctx: ContextDep) -> Iterator[Session]:
+    with ctx.sessions() as session:
+        yield session
+
+
+def get_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.queue
+    return queue
+
+
+def get_detection_engine(request: Request) -> DetectionEngine:
+    engine: DetectionEngine = request.app.state.detection_engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+SessionDep = Annotated[Session, Depends(get_session)]
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
+DetectionEngineDep = Annotated[DetectionEngine, Depends(get_detection_engine)]
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def get_current_account(request: Request, session: SessionDep, settings: SettingsDep) -> Account:
+    """Authenticate the Bearer key, then count the request against the account's minute limit.
+
+    Requests without a valid key are limited too, per client address at the free plan's rate, so
+    key guessing is throttled and every response carries rate-limit headers.
+    """
+    limiter: RateLimiter = request.app.state.rate_limiter
+    token = _bearer_token(request)
+    account = authenticate(session, token) if token else None
+    if account is None:
+        client = request.client.host if request.client else "unknown"
+        per_minute = settings.limits_for(Plan.FREE).requests_per_minute
+        decision = limiter.hit(f"anonymous:{client}", per_minute)
+    else:
+        decision = limiter.hit(f"account:{account.id}", account_limits(account, settings)[0])
+    request.state.rate_limit_headers = decision.headers()
+    if not decision.allowed:
+        raise HTTPException(429, "Rate limit exceeded", headers={"Retry-After": "60"})
+    if account is None:
+        raise HTTPException(401, "Invalid or missing API key", headers={"WWW-Authenticate": "Bearer"})
+    return account
+
+
+CurrentAccount = Annotated[Account, Depends(get_current_account)]

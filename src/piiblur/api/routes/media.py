@@ -1,0 +1,146 @@
+"""``/media``: upload for redaction, status, list, download, original, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from starlette.datastructures import UploadFile
+
+from piiblur.api.deps import (
+    CurrentAccount,
+    DetectionEngineDep,
+    QueueDep,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+)
+from piiblur.api.schemas import MediaCreated, MediaDetail, MediaList, MediaSummary
+from piiblur.db.models import Media
+from piiblur.domain import MediaStatus, MediaType, ObfuscationType, parse_categories
+from piiblur.redact.probe import content_type_for
+from piiblur.services import media as media_service
+from piiblur.services.errors import InvalidInputError, PayloadTooLargeError
+
+router = APIRouter(prefix="/media")
+
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+@router.post("/redact", status_code=201, response_model=MediaCreated)
+async def redact(
+    request: Request,
+    account: CurrentAccount,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+    detection: DetectionEngineDep,
+) -> MediaCreated:
+    """Multipart upload: ``file``, ``pii_categories[]`` (or ``pii_categories``), ``obfuscation_type``."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(400, "Request body must be multipart/form-data")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
+        raise PayloadTooLargeError(f"File is larger than the {settings.max_upload_bytes // 1024**2} MB limit")
+    try:
+        form = await request.form(max_files=1, max_fields=64)
+    except HTTPException:
+        raise
+    except Exception:
+        raise HTTPException(400, "Malformed multipart body") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInputError("file is required")
+        raw = [str(v) for v in form.getlist("pii_categories[]") + form.getlist("pii_categories")]
+        try:
+            categories = parse_categories(raw)
+        except ValueError as error:
+            raise InvalidInputError(str(error)) from None
+        obfuscation = _obfuscation(form.get("obfuscation_type"))
+        media_request = media_service.MediaRequest(upload.filename or "upload", categories, obfuscation)
+        media = await run_in_threadpool(
+            media_service.submit_media,
+            session,
+            storage,
+            settings,
+            account,
+            upload.file,
+            media_request,
+            detection.supported_categories,
+        )
+    finally:
+        await form.close()
+    queue.notify(media.id)
+    return MediaCreated(media_id=media.id, status=media.status)
+
+
+def _obfuscation(value: object) -> ObfuscationType:
+    if value is None or value == "":
+        return ObfuscationType.BLUR
+    try:
+        return ObfuscationType(str(value))
+    except ValueError:
+        raise InvalidInputError("obfuscation_type must be blur or pixelation") from None
+
+
+@router.get("", response_model=MediaList)
+def list_media(
+    account: CurrentAccount,
+    session: SessionDep,
+    status: MediaStatus | None = None,
+    media_type: MediaType | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> MediaList:
+    result = media_service.list_media(session, account, status, media_type, page)
+    return MediaList(
+        data=[MediaSummary.of(m) for m in result.items],
+        current_page=result.current_page,
+        last_page=result.last_page,
+        per_page=result.per_page,
+        total=result.total,
+    )
+
+
+@router.get("/{media_id}", response_model=MediaDetail, response_model_exclude_unset=True)
+def get_media(
+    media_id: str, request: Request, account: CurrentAccount, session: SessionDep, settings: SettingsDep
+) -> MediaDetail:
+    media = media_service.get_media(session, account, media_id)
+    download_url = None
+    if media.status == MediaStatus.COMPLETED.value:
+        base = (settings.public_base_url or str(request.base_url)).rstrip("/")
+        download_url = f"{base}/api/v1/media/{media.id}/download"
+    return MediaDetail.of_media(media, download_url)
+
+
+@router.get("/{media_id}/download")
+def download(media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep) -> StreamingResponse:
+    media = media_service.get_media(session, account, media_id)
+    key = media_service.result_key(media)
+    return _stream(storage.iter_chunks(key), media, media_service.download_name(media, "_redacted"))
+
+
+@router.get("/{media_id}/original")
+def original(media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep) -> StreamingResponse:
+    media = media_service.get_media(session, account, media_id)
+    key = media_service.original_key(media)
+    return _stream(storage.iter_chunks(key), media, media_service.download_name(media))
+
+
+@router.delete("/{media_id}", status_code=204)
+def delete(media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep) -> Response:
+    media_service.delete_media(session, storage, account, media_id)
+    return Response(status_code=204)
+
+
+def _stream(chunks: Iterator[bytes], media: Media, filename: str) -> StreamingResponse:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    headers = {"Content-Disposition": disposition}
+    return StreamingResponse(chunks, media_type=content_type_for(media.file_format), headers=headers)

@@ -1,0 +1,95 @@
+"""Response bodies, field for field as in the public API reference."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from piiblur.db.models import Media
+from piiblur.services.usage import Usage
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """``2026-03-17T10:30:15+00:00``: the contract's format, second precision, UTC offset."""
+    return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
+class MediaCreated(BaseModel):
+    media_id: str
+    status: str
+
+
+class MediaSummary(BaseModel):
+    media_id: str
+    status: str
+    original_filename: str
+    media_type: str
+    created_at: str | None
+
+    @classmethod
+    def of(cls, media: Media) -> MediaSummary:
+        return cls(
+            media_id=media.id,
+            status=media.status,
+            original_filename=media.original_filename,
+            media_type=media.media_type,
+            created_at=timestamp(media.created_at),
+        )
+
+
+class MediaDetail(MediaSummary):
+    pii_categories: list[str]
+    obfuscation_type: str
+    error_message: str | None
+    processed_at: str | None
+    download_url: str | None = Field(default=None, description="Only present when status is completed")
+    progress: int = Field(description="0-100; videos report progress while processing")
+
+    @classmethod
+    def of_media(cls, media: Media, download_url: str | None) -> MediaDetail:
+        fields = MediaSummary.of(media).model_dump() | {
+            "pii_categories": media.pii_categories,
+            "obfuscation_type": media.obfuscation_type,
+            "error_message": media.error_message,
+            "processed_at": timestamp(media.processed_at),
+            "progress": media.progress,
+        }
+        if download_url is not None:
+            fields["download_url"] = download_url
+        return cls(**fields)
+
+
+class MediaList(BaseModel):
+    data: list[MediaSummary]
+    current_page: int
+    last_page: int
+    per_page: int
+    total: int
+
+
+class UsageCounter(BaseModel):
+    used: int
+    limit: int
+
+
+class UsageResponse(BaseModel):
+    plan: str
+    period_start: str
+    period_end: str
+    images: UsageCounter
+    video_minutes: UsageCounter
+
+    @classmethod
+    def of(cls, usage: Usage) -> UsageResponse:
+        return cls(
+            plan=usage.plan.value,
+            period_start=usage.period.start.isoformat(),
+            period_end=usage.period.end.isoformat(),
+            images=UsageCounter(used=usage.images_used, limit=usage.images_limit),
+            video_minutes=UsageCounter(used=usage.video_minutes_used, limit=usage.video_minutes_limit),
+        )
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,70 @@
+"""The one settings object. Every knob is a ``PIIBLUR_*`` environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from piiblur.domain import Plan
+
+GIB = 1024**3
+
+
+class PlanLimits(BaseModel):
+    """What one plan allows per minute and per calendar month."""
+
+    requests_per_minute: int
+    images_per_month: int
+    video_minutes_per_month: int
+
+
+DEFAULT_PLAN_LIMITS: dict[Plan, PlanLimits] = {
+    Plan.FREE: PlanLimits(requests_per_minute=60, images_per_month=100, video_minutes_per_month=10),
+    Plan.STARTER: PlanLimits(requests_per_minute=120, images_per_month=5_000, video_minutes_per_month=30),
+    Plan.PRO: PlanLimits(requests_per_minute=300, images_per_month=25_000, video_minutes_per_month=60),
+    Plan.SCALE: PlanLimits(requests_per_minute=1_000, images_per_month=100_000, video_minutes_per_month=600),
+    # Enterprise is "custom": these are the defaults an operator overrides per account.
+    Plan.ENTERPRISE: PlanLimits(requests_per_minute=3_000, images_per_month=1_000_000, video_minutes_per_month=6_000),
+}
+
+
+class Settings(BaseSettings):
+    """Service configuration. Defaults give a self-contained single machine under ``data_dir``."""
+
+    model_config = SettingsConfigDict(env_prefix="PIIBLUR_", extra="ignore")
+
+    data_dir: Path = Path("piiblur-data")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    storage_url: str | None = Field(default=None, description="file:///path; default data_dir/media")
+    public_base_url: str | None = Field(default=None, description="Base for download_url; default: the request's")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    workers: int = Field(default=1, ge=0, description="In-process worker threads; 0 runs the API alone")
+    worker_poll_seconds: float = 2.0
+
+    max_upload_bytes: int = GIB
+    max_video_seconds: float = 600.0
+    plan_limits: dict[Plan, PlanLimits] = Field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
+
+    inference_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'piiblur.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir / "media").resolve().as_uri()
+
+    def limits_for(self, plan: Plan) -> PlanLimits:
+        return self.plan_limits.get(plan, DEFAULT_PLAN_LIMITS[plan])
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

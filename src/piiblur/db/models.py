@@ -1,0 +1,106 @@
+"""Database tables. Plain SQLAlchemy 2 typed mappings; no behaviour beyond what a row knows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    plan: Mapped[str] = mapped_column(String(20))
+    # 0 = originals are deleted right after processing (the contract's default).
+    retention_hours: Mapped[int] = mapped_column(Integer, default=0)
+    # Per-account overrides of the plan's limits ("Enterprise: custom").
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    images_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    video_minutes_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="account")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of the whole key: keys carry 256 random bits, so a fast hash is safe and lookups are O(1).
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    account: Mapped[Account] = relationship(back_populates="api_keys")
+
+
+class Media(Base):
+    __tablename__ = "media"
+    __table_args__ = (
+        Index("ix_media_account_created", "account_id", "created_at"),
+        Index("ix_media_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    original_filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(10))
+    # The real container/codec family sniffed from the bytes (jpeg, png, webp, mp4, mov, webm).
+    file_format: Mapped[str] = mapped_column(String(10))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    billed_video_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    pii_categories: Mapped[list[str]] = mapped_column(JSON)
+    obfuscation_type: Mapped[str] = mapped_column(String(20))
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detections: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    original_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    result_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    original_delete_after: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    original_deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -1,0 +1,64 @@
+"""The one small interface every detector family implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from piiblur.domain import PiiCategory
+
+RgbImage = npt.NDArray[np.uint8]
+"""An H x W x 3 array, RGB channel order, uint8."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels of the image it was found in."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def area(self) -> float:
+        return max(self.w, 0.0) * max(self.h, 0.0)
+
+    def grown(self, fraction: float, image_width: int, image_height: int) -> Box:
+        """Grow by ``fraction`` of the size on every side, clipped to the image."""
+        dx, dy = self.w * fraction, self.h * fraction
+        x0, y0 = max(0.0, self.x - dx), max(0.0, self.y - dy)
+        x1, y1 = min(float(image_width), self.x + self.w + dx), min(float(image_height), self.y + self.h + dy)
+        return Box(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+
+    def as_list(self) -> list[float]:
+        return [round(self.x, 1), round(self.y, 1), round(self.w, 1), round(self.h, 1)]
+
+
+@dataclass(frozen=True)
+class Detection:
+    category: PiiCategory
+    box: Box
+    score: float
+    detector: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"category": self.category.value, "box": self.box.as_list(), "score": round(self.score, 3)}
+
+
+class Detector(Protocol):
+    """A detector family: one model or library that can find one or more categories.
+
+    Implementations load their model lazily on first use and keep it for the process, so a
+    detector object is cheap to create and safe to share between threads.
+    """
+
+    name: str
+    categories: frozenset[PiiCategory]
+
+    def detect(self, image: RgbImage) -> list[Detection]:
+        """Find everything this family can find; the engine filters to the requested categories."""
+        ...

@@ -1,0 +1,33 @@
+"""Loading ONNX models shipped inside the package, with explicit providers and thread counts."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import onnxruntime as ort
+
+WEIGHTS_PACKAGE = "piiblur.detect.weights"
+
+
+def weights_path(filename: str) -> Path:
+    """Path of a model file committed under ``detect/weights`` (see its MANIFEST.json)."""
+    path = Path(str(resources.files(WEIGHTS_PACKAGE).joinpath(filename)))
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {filename} is missing from {WEIGHTS_PACKAGE}")
+    return path
+
+
+def load_session(filename: str, threads: int = 0) -> ort.InferenceSession:
+    """An onnxruntime session on the CPU provider.
+
+    Providers are always named: some onnxruntime builds list AzureExecutionProvider first.
+    ``threads`` = 0 lets onnxruntime use every core.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(weights_path(filename)), sess_options=options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,68 @@
+"""Which detector families serve which categories, and running each at most once per image."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from piiblur.detect.base import Detection, Detector, RgbImage
+from piiblur.detect.faces import CenterFaceDetector
+from piiblur.domain import PiiCategory
+
+
+class UnsupportedCategoryError(ValueError):
+    """No installed detector can find a requested category."""
+
+
+class DetectionEngine:
+    """Runs the detector families needed for a set of categories.
+
+    Families are shared by categories (one text detector serves writing, signs and plates), so the
+    engine groups the request by family first: each family runs once per image, whatever the
+    number of categories it serves.
+    """
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        self.detectors = list(detectors)
+
+    @property
+    def supported_categories(self) -> frozenset[PiiCategory]:
+        return frozenset(c for d in self.detectors for c in d.categories)
+
+    def check_supported(self, categories: Iterable[PiiCategory]) -> None:
+        missing = [c.value for c in categories if c not in self.supported_categories]
+        if missing:
+            raise UnsupportedCategoryError(f"No detector installed for: {', '.join(missing)}")
+
+    def detectors_for(self, categories: Iterable[PiiCategory]) -> list[Detector]:
+        wanted = set(categories)
+        return [d for d in self.detectors if d.categories & wanted]
+
+    def warm_up(self) -> None:
+        """Load every model now (one tiny inference each) so the first real request is not slow."""
+        blank = np.zeros((64, 64, 3), dtype=np.uint8)
+        for detector in self.detectors:
+            detector.detect(blank)
+
+    def detect(self, image: RgbImage, categories: Iterable[PiiCategory]) -> list[Detection]:
+        wanted = set(categories)
+        self.check_supported(wanted)
+        found: list[Detection] = []
+        for detector in self.detectors_for(wanted):
+            found.extend(d for d in detector.detect(image) if d.category in wanted)
+        return found
+
+
+_default_engine: DetectionEngine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine(threads: int = 0) -> DetectionEngine:
+    """The process-wide engine: detectors (and so models) are created once and shared."""
+    global _default_engine
+    with _default_lock:
+        if _default_engine is None:
+            _default_engine = DetectionEngine([CenterFaceDetector(threads=threads)])
+        return _default_engine

@@ -1,0 +1,76 @@
+"""Vocabulary shared by every layer: the values the public contract names.
+
+These enums are the only thing ``detect/`` and ``redact/`` share with the HTTP and database layers,
+so they live at the centre of the package and import nothing from it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PiiCategory(StrEnum):
+    """The 13 kinds of personal information the contract lets a user ask for."""
+
+    HEADS = "heads"
+    LICENSE_PLATES = "license_plates"
+    SCREENS = "screens"
+    WRITING = "writing"
+    STREET_SIGNS = "street_signs"
+    ID_CARDS = "id_cards"
+    PASSPORTS = "passports"
+    CREDIT_CARDS = "credit_cards"
+    NAME_BADGES = "name_badges"
+    QR_CODES = "qr_codes"
+    BARCODES = "barcodes"
+    DOCUMENTS = "documents"
+    TATTOOS = "tattoos"
+
+
+class ObfuscationType(StrEnum):
+    BLUR = "blur"
+    PIXELATION = "pixelation"
+
+
+class MediaType(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class MediaStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    QUOTA_EXCEEDED = "quota_exceeded"
+
+
+class Plan(StrEnum):
+    FREE = "free"
+    STARTER = "starter"
+    PRO = "pro"
+    SCALE = "scale"
+    ENTERPRISE = "enterprise"
+
+
+def parse_categories(raw: list[str]) -> list[PiiCategory]:
+    """Turn user input into categories, keeping order and dropping repeats.
+
+    Accepts repeated values and comma-separated lists (``heads,license_plates``) alike, because
+    both shapes are what shell users and HTML forms naturally send. Raises ``ValueError`` naming the
+    first unknown value.
+    """
+    categories: list[PiiCategory] = []
+    for item in raw:
+        for name in item.split(","):
+            name = name.strip()
+            if not name:
+                continue
+            try:
+                category = PiiCategory(name)
+            except ValueError:
+                allowed = ", ".join(c.value for c in PiiCategory)
+                raise ValueError(f"Unknown PII category '{name}'. Allowed values: {allowed}") from None
+            if category not in categories:
+                categories.append(category)
+    return categories

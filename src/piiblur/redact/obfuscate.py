@@ -1,0 +1,94 @@
+"""Hiding regions so that nothing can be read back.
+
+Both methods first throw information away by shrinking the region to a handful of cells (about
+eight across its long side, whatever its size), so the strength scales with the region: a large
+face is hidden as thoroughly as a small one, and neither a sharpening filter nor a super-resolution
+model can restore detail that is no longer there. Blur then smooths the cells; pixelation shows them.
+Heads are hidden inside a feathered ellipse (a natural look); everything else inside its grown box.
+Pixels outside the masks are not touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from piiblur.detect.base import Box, Detection, RgbImage
+from piiblur.domain import ObfuscationType, PiiCategory
+
+CELLS_ACROSS = 8
+"""Samples kept along the region's long side: a face or a word reduced to 8 cells is not legible."""
+
+MARGIN = {PiiCategory.HEADS: 0.10}
+DEFAULT_MARGIN = 0.12
+
+FloatMask = npt.NDArray[np.float32]
+
+
+def obfuscate(image: RgbImage, detections: Iterable[Detection], method: ObfuscationType) -> RgbImage:
+    """Return a copy of ``image`` with every detection hidden."""
+    out = image.copy()
+    height, width = image.shape[:2]
+    for detection in detections:
+        margin = MARGIN.get(detection.category, DEFAULT_MARGIN)
+        region = detection.box.grown(margin, width, height)
+        if detection.category is PiiCategory.HEADS:
+            _hide_ellipse(out, region, method)
+        else:
+            _hide_rectangle(out, region, method)
+    return out
+
+
+def _int_bounds(box: Box) -> tuple[int, int, int, int]:
+    return int(np.floor(box.x)), int(np.floor(box.y)), int(np.ceil(box.x + box.w)), int(np.ceil(box.y + box.h))
+
+
+def _scrambled(roi: RgbImage, method: ObfuscationType) -> RgbImage:
+    height, width = roi.shape[:2]
+    cell = max(2.0, max(width, height) / CELLS_ACROSS)
+    small_w, small_h = max(1, round(width / cell)), max(1, round(height / cell))
+    small = cv2.resize(roi, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    if method is ObfuscationType.PIXELATION:
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+    smooth = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    sigma = cell / 2
+    return cv2.GaussianBlur(smooth, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def _hide_rectangle(image: RgbImage, region: Box, method: ObfuscationType) -> None:
+    x0, y0, x1, y1 = _int_bounds(region)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return
+    image[y0:y1, x0:x1] = _scrambled(image[y0:y1, x0:x1], method)
+
+
+def _hide_ellipse(image: RgbImage, region: Box, method: ObfuscationType) -> None:
+    """Hide the ellipse inscribed in ``region`` (grown so it contains the whole box's content),
+    feathered outwards so the edge blends into the surroundings."""
+    height, width = image.shape[:2]
+    feather = 0.15
+    cx, cy = region.x + region.w / 2, region.y + region.h / 2
+    # Semi-axes of sqrt(2) x half-size contain the box's corners; feathering happens outside them.
+    ax, ay = region.w / 2 * 1.2, region.h / 2 * 1.2
+    outer = Box(cx - ax * (1 + feather), cy - ay * (1 + feather), 2 * ax * (1 + feather), 2 * ay * (1 + feather))
+    x0, y0, x1, y1 = _int_bounds(outer)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return
+    mask = _feathered_ellipse(x1 - x0, y1 - y0, cx - x0, cy - y0, ax, ay, feather)
+    roi = image[y0:y1, x0:x1]
+    hidden = _scrambled(roi, method).astype(np.float32)
+    blended = roi.astype(np.float32) * (1 - mask[..., None]) + hidden * mask[..., None]
+    inside = mask > 0
+    roi[inside] = np.clip(np.rint(blended[inside]), 0, 255).astype(np.uint8)
+
+
+def _feathered_ellipse(width: int, height: int, cx: float, cy: float, ax: float, ay: float, feather: float) -> FloatMask:
+    """1 inside the ellipse, falling smoothly to 0 over ``feather`` of the axes outside it."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    radius = np.sqrt(((xs + 0.5 - cx) / max(ax, 1e-3)) ** 2 + ((ys + 0.5 - cy) / max(ay, 1e-3)) ** 2)
+    ramp = np.clip((1 + feather - radius) / feather, 0.0, 1.0)
+    return (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)

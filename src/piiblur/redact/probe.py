@@ -1,0 +1,110 @@
+"""What a file really is, from its bytes, never its name.
+
+Uploads are sniffed by magic numbers, then fully decoded (images) or opened and test-decoded
+(videos), so a truncated or mislabeled file is refused at upload with a clear message instead of
+failing later in the worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from PIL import Image, UnidentifiedImageError
+
+from piiblur.domain import MediaType
+
+IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
+MAX_IMAGE_PIXELS = 20_000 * 20_000
+
+
+class UnsupportedMediaError(ValueError):
+    """The file is empty, corrupt, or not one of the supported formats."""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    media_type: MediaType
+    file_format: str  # jpeg, png, webp, mp4, mov, webm
+    width: int
+    height: int
+    duration_seconds: float | None = None
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self.file_format == "jpeg" else self.file_format
+
+    @property
+    def content_type(self) -> str:
+        return content_type_for(self.file_format)
+
+
+def content_type_for(file_format: str) -> str:
+    if file_format in IMAGE_FORMATS.values():
+        return f"image/{file_format}"
+    return "video/quicktime" if file_format == "mov" else f"video/{file_format}"
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The format named by the first bytes of a file, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp":
+        return "mov" if head[8:12] == b"qt  " else "mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm" if b"webm" in head[:64] else None
+    return None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Identify and validate a media file; raises ``UnsupportedMediaError`` with a user-facing reason."""
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if not head:
+        raise UnsupportedMediaError("Uploaded file is empty")
+    file_format = sniff_format(head)
+    if file_format is None:
+        raise UnsupportedMediaError("Unsupported file type. Supported formats: jpg, jpeg, png, webp, mp4, mov, webm")
+    if file_format in IMAGE_FORMATS.values():
+        return _probe_image(path, file_format)
+    return _probe_video(path, file_format)
+
+
+def _probe_image(path: Path, file_format: str) -> MediaInfo:
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise UnsupportedMediaError("Image is too large (over 400 megapixels)")
+            image.load()  # a full decode: truncated files fail here, not in the worker
+            return MediaInfo(MediaType.IMAGE, file_format, image.width, image.height)
+    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as error:
+        raise UnsupportedMediaError(f"Image file is corrupt or truncated ({file_format})") from error
+
+
+def _probe_video(path: Path, file_format: str) -> MediaInfo:
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UnsupportedMediaError("Video file has no video stream")
+            stream = container.streams.video[0]
+            duration = _duration_seconds(container, stream)
+            for _frame in container.decode(stream):
+                break
+            else:
+                raise UnsupportedMediaError("Video file has no decodable frames")
+            return MediaInfo(MediaType.VIDEO, file_format, stream.width, stream.height, duration)
+    except av.FFmpegError as error:
+        raise UnsupportedMediaError(f"Video file is corrupt or unreadable ({file_format})") from error
+
+
+def _duration_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    raise UnsupportedMediaError("Video duration could not be determined")

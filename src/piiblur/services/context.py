@@ -1,0 +1,33 @@
+"""Everything a process needs to serve requests or run jobs, built once from ``Settings``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from piiblur.config import Settings
+from piiblur.db.session import make_engine, make_session_factory, upgrade_database
+from piiblur.storage import Storage, storage_from_url
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    storage: Storage
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_context(settings: Settings, migrate: bool = True) -> ServiceContext:
+    """Connect to the database (migrating it to the newest schema) and open storage."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if migrate:
+        upgrade_database(url)
+    engine = make_engine(url)
+    return ServiceContext(settings, engine, make_session_factory(engine), storage_from_url(settings.resolved_storage_url))

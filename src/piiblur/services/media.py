@@ -1,0 +1,181 @@
+"""Submitting, reading, listing and deleting media for one account."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from piiblur.config import Settings
+from piiblur.db.models import Account, Media, new_id, utcnow
+from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
+from piiblur.redact.probe import MediaInfo, UnsupportedMediaError, probe
+from piiblur.services.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from piiblur.services.usage import billed_minutes, check_quota
+from piiblur.storage import Storage
+from piiblur.storage.base import CHUNK_SIZE
+
+PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class MediaRequest:
+    filename: str
+    categories: Sequence[PiiCategory]
+    obfuscation: ObfuscationType
+
+
+@dataclass(frozen=True)
+class MediaPage:
+    items: list[Media]
+    current_page: int
+    last_page: int
+    per_page: int
+    total: int
+
+
+def submit_media(
+    session: Session,
+    storage: Storage,
+    settings: Settings,
+    account: Account,
+    upload: BinaryIO,
+    request: MediaRequest,
+    supported: Collection[PiiCategory],
+) -> Media:
+    """Validate an upload, store the original and queue it. Nothing is stored if any check fails."""
+    if not request.categories:
+        raise InvalidInputError("pii_categories is required: give at least one category")
+    unsupported = [c.value for c in request.categories if c not in supported]
+    if unsupported:
+        raise InvalidInputError(f"No detector is installed for: {', '.join(unsupported)}")
+    scratch = settings.data_dir / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=scratch, prefix="upload-") as spooled:
+        _copy_limited(upload, spooled, settings.max_upload_bytes)  # type: ignore[arg-type]
+        spooled.flush()
+        size = spooled.tell()
+        info = _probe_upload(Path(spooled.name), settings)
+        minutes = billed_minutes(info.duration_seconds or 0) if info.media_type is MediaType.VIDEO else 0
+        check_quota(session, account, settings, info.media_type, minutes)
+        media_id = new_id()
+        key = f"originals/{account.id}/{media_id}.{info.extension}"
+        spooled.seek(0)
+        storage.save(key, spooled)  # type: ignore[arg-type]
+    media = Media(
+        id=media_id,
+        account_id=account.id,
+        status=MediaStatus.QUEUED.value,
+        original_filename=_clean_filename(request.filename),
+        media_type=info.media_type.value,
+        file_format=info.file_format,
+        size_bytes=size,
+        width=info.width,
+        height=info.height,
+        duration_seconds=info.duration_seconds,
+        billed_video_minutes=minutes,
+        pii_categories=[c.value for c in request.categories],
+        obfuscation_type=request.obfuscation.value,
+        original_key=key,
+    )
+    session.add(media)
+    session.commit()
+    return media
+
+
+def _copy_limited(source: BinaryIO, target: BinaryIO, limit: int) -> None:
+    written = 0
+    while chunk := source.read(CHUNK_SIZE):
+        written += len(chunk)
+        if written > limit:
+            raise PayloadTooLargeError(f"File is larger than the {limit // 1024**2} MB limit")
+        target.write(chunk)
+
+
+def _probe_upload(path: Path, settings: Settings) -> MediaInfo:
+    try:
+        info = probe(path)
+    except UnsupportedMediaError as error:
+        raise InvalidInputError(str(error)) from None
+    if info.duration_seconds is not None and info.duration_seconds > settings.max_video_seconds:
+        limit = settings.max_video_seconds / 60
+        raise InvalidInputError(f"Video is longer than the {limit:g} minute limit ({info.duration_seconds:.0f} s)")
+    return info
+
+
+def _clean_filename(name: str) -> str:
+    """Keep the user's name for display, without any path a browser or client may have sent."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return (base or "upload")[:255]
+
+
+def get_media(session: Session, account: Account, media_id: str) -> Media:
+    """Another account's media is reported exactly like a missing one: existence never leaks."""
+    media = session.get(Media, media_id)
+    if media is None or media.account_id != account.id:
+        raise NotFoundError("Media not found")
+    return media
+
+
+def list_media(
+    session: Session,
+    account: Account,
+    status: MediaStatus | None = None,
+    media_type: MediaType | None = None,
+    page: int = 1,
+) -> MediaPage:
+    conditions = [Media.account_id == account.id]
+    if status is not None:
+        conditions.append(Media.status == status.value)
+    if media_type is not None:
+        conditions.append(Media.media_type == media_type.value)
+    total = int(session.scalar(select(func.count()).select_from(Media).where(*conditions)) or 0)
+    last_page = max(1, math.ceil(total / PER_PAGE))
+    items = session.scalars(
+        select(Media)
+        .where(*conditions)
+        .order_by(Media.created_at.desc(), Media.id.desc())
+        .offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE)
+    )
+    return MediaPage(list(items), page, last_page, PER_PAGE, total)
+
+
+def result_key(media: Media) -> str:
+    if media.status != MediaStatus.COMPLETED.value or media.result_key is None:
+        raise NotFoundError("Media has not been processed yet")
+    return media.result_key
+
+
+def original_key(media: Media) -> str:
+    if media.original_key is None:
+        raise NotFoundError("Original file has been deleted")
+    return media.original_key
+
+
+def delete_media(session: Session, storage: Storage, account: Account, media_id: str) -> None:
+    """Remove the row and both files. Files go first: a crash in between leaves a row pointing at
+    nothing (harmless, deletable again) rather than orphaned personal data on disk."""
+    media = get_media(session, account, media_id)
+    for key in (media.original_key, media.result_key):
+        if key is not None:
+            storage.delete(key)
+    session.delete(media)
+    session.commit()
+
+
+def download_name(media: Media, suffix: str = "") -> str:
+    stem = media.original_filename.rsplit(".", 1)[0] or "media"
+    extension = "jpg" if media.file_format == "jpeg" else media.file_format
+    return f"{stem}{suffix}.{extension}"
+
+
+def mark_original_deleted(media: Media) -> None:
+    media.original_key = None
+    media.original_deleted_at = utcnow()

@@ -1,0 +1,38 @@
+"""The storage interface: named blobs, streamed in and out, never loaded whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class StorageError(Exception):
+    """A blob is missing or could not be written."""
+
+
+class Storage(Protocol):
+    def save(self, key: str, source: BinaryIO) -> int:
+        """Copy a stream into ``key`` in chunks and return the byte count; replaces atomically."""
+        ...
+
+    def save_file(self, key: str, path: Path) -> int:
+        """Store a local file under ``key``."""
+        ...
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        """Stream a blob out, for HTTP responses."""
+        ...
+
+    def local_copy(self, key: str) -> AbstractContextManager[Path]:
+        """A local file with the blob's bytes for decoders that need a path; cleaned up on exit."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove a blob; a missing blob is not an error (deletes are retried)."""
+        ...
