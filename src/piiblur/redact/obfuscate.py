@@ -52,10 +52,11 @@ def _scrambled(roi: RgbImage, method: ObfuscationType) -> RgbImage:
     small_w, small_h = max(1, round(width / cell)), max(1, round(height / cell))
     small = cv2.resize(roi, (small_w, small_h), interpolation=cv2.INTER_AREA)
     if method is ObfuscationType.PIXELATION:
-        return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST).astype(np.uint8, copy=False)
     smooth = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     sigma = cell / 2
-    return cv2.GaussianBlur(smooth, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    blurred = cv2.GaussianBlur(smooth, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    return blurred.astype(np.uint8, copy=False)
 
 
 def _hide_rectangle(image: RgbImage, region: Box, method: ObfuscationType) -> None:
@@ -86,9 +87,12 @@ def _hide_ellipse(image: RgbImage, region: Box, method: ObfuscationType) -> None
     roi[inside] = np.clip(np.rint(blended[inside]), 0, 255).astype(np.uint8)
 
 
-def _feathered_ellipse(width: int, height: int, cx: float, cy: float, ax: float, ay: float, feather: float) -> FloatMask:
+def _feathered_ellipse(
+    width: int, height: int, cx: float, cy: float, ax: float, ay: float, feather: float
+) -> FloatMask:
     """1 inside the ellipse, falling smoothly to 0 over ``feather`` of the axes outside it."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     radius = np.sqrt(((xs + 0.5 - cx) / max(ax, 1e-3)) ** 2 + ((ys + 0.5 - cy) / max(ay, 1e-3)) ** 2)
-    ramp = np.clip((1 + feather - radius) / feather, 0.0, 1.0)
-    return (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
+    ramp = np.clip((1 + feather - radius) / feather, 0.0, 1.0).astype(np.float32)
+    smooth: FloatMask = ramp * ramp * (3 - 2 * ramp)
+    return smooth

@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 from piiblur.detect import Detection, DetectionEngine
 from piiblur.domain import ObfuscationType, PiiCategory
@@ -47,7 +48,7 @@ def redact_video(
         in_audio = inp.streams.audio[0] if inp.streams.audio else None
         out_video = _add_video_stream(out, in_video, file_format)
         out_audio = out.add_stream_from_template(in_audio) if in_audio is not None else None
-        total = in_video.frames or 0
+        total = in_video.frames or _estimated_frames(inp, in_video)
         result = VideoRedaction(in_video.codec_context.width, in_video.codec_context.height)
         streams = [s for s in (in_video, in_audio) if s is not None]
         for packet in inp.demux(*streams):
@@ -63,6 +64,14 @@ def redact_video(
                     on_progress(min(1.0, result.frames / total))
         out.mux(out_video.encode(None))
     return result
+
+
+def _estimated_frames(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+    """WebM and some MOV files carry no frame count; estimate one for progress reporting."""
+    rate = stream.average_rate or stream.guessed_rate
+    if container.duration is None or rate is None:
+        return 0
+    return int(container.duration / 1_000_000 * rate)
 
 
 def _add_video_stream(out: av.container.OutputContainer, in_video: av.VideoStream, file_format: str) -> av.VideoStream:
@@ -89,7 +98,7 @@ def _encode_redacted(
     engine: DetectionEngine,
     result: VideoRedaction,
 ) -> None:
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
     detections = engine.detect(rgb, categories)
     result.detections.extend((result.frames, d) for d in detections)
     hidden = av.VideoFrame.from_ndarray(obfuscate(rgb, detections, obfuscation), format="rgb24")

@@ -30,4 +30,6 @@ def build_context(settings: Settings, migrate: bool = True) -> ServiceContext:
     if migrate:
         upgrade_database(url)
     engine = make_engine(url)
-    return ServiceContext(settings, engine, make_session_factory(engine), storage_from_url(settings.resolved_storage_url))
+    return ServiceContext(
+        settings, engine, make_session_factory(engine), storage_from_url(settings.resolved_storage_url)
+    )

@@ -81,9 +81,7 @@ def process_media(ctx: ServiceContext, engine: DetectionEngine, media_id: str) -
         _finish_completed(ctx, session, media_id, account, result_key, detections)
 
 
-def _run_pipeline(
-    ctx: ServiceContext, engine: DetectionEngine, media: Media
-) -> tuple[str, list[dict[str, object]]]:
+def _run_pipeline(ctx: ServiceContext, engine: DetectionEngine, media: Media) -> tuple[str, list[dict[str, object]]]:
     """Redact into a scratch file and store it; returns the result's key and the detections."""
     assert media.original_key is not None
     categories = [PiiCategory(c) for c in media.pii_categories]

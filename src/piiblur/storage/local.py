@@ -33,7 +33,7 @@ class LocalStorage:
                 while chunk := source.read(CHUNK_SIZE):
                     out.write(chunk)
                     written += len(chunk)
-            os.replace(tmp_name, target)
+            Path(tmp_name).replace(target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise

@@ -29,6 +29,8 @@ from piiblur.services.errors import InvalidInputError, PayloadTooLargeError
 router = APIRouter(prefix="/media")
 
 MULTIPART_OVERHEAD = 1024 * 1024
+# A url-encoded form is parsed too, so that a form without a file gets the precise 422 "file is required".
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 @router.post("/redact", status_code=201, response_model=MediaCreated)
@@ -42,7 +44,7 @@ async def redact(
     detection: DetectionEngineDep,
 ) -> MediaCreated:
     """Multipart upload: ``file``, ``pii_categories[]`` (or ``pii_categories``), ``obfuscation_type``."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
         raise HTTPException(400, "Request body must be multipart/form-data")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:

@@ -1,0 +1,3 @@
+from piiblur.cli import main
+
+main()

@@ -1,0 +1,248 @@
+"""The v1 HTTP contract, driven through a real server on loopback."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from conftest import Client, Server, astronaut, jpeg_with_exif, make_client, png_bytes
+from piiblur.domain import Plan
+
+FACE = (190, 60, 260, 170)  # inside the astronaut's face
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
+
+
+def upload(client: Client, content: bytes, name: str, *categories: str, **form: str) -> httpx.Response:
+    fields: dict[str, str | list[str]] = {"pii_categories[]": list(categories), **form}
+    return client.http.post("/api/v1/media/redact", files={"file": (name, content)}, data=fields)
+
+
+def assert_rate_headers(response: httpx.Response) -> None:
+    for header in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+        assert response.headers[header].isdigit(), (header, response.headers)
+
+
+def test_healthz(server: Server) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+
+
+def test_photo_is_redacted_end_to_end(client: Client, server: Server) -> None:
+    original = astronaut()
+    response = upload(client, jpeg_with_exif(original), "astronaut.jpg", "heads")
+    assert response.status_code == 201
+    assert set(response.json()) == {"media_id", "status"} and response.json()["status"] == "queued"
+    assert_rate_headers(response)
+    media_id = response.json()["media_id"]
+
+    body = client.wait(media_id)
+    assert body["status"] == "completed", body
+    assert body["media_id"] == media_id
+    assert body["original_filename"] == "astronaut.jpg"
+    assert body["media_type"] == "image"
+    assert body["pii_categories"] == ["heads"]
+    assert body["obfuscation_type"] == "blur"
+    assert body["error_message"] is None
+    assert TIMESTAMP.match(str(body["created_at"])) and TIMESTAMP.match(str(body["processed_at"]))
+    assert body["download_url"] == f"{server.url}/api/v1/media/{media_id}/download"
+
+    download = client.http.get(str(body["download_url"]))
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "image/jpeg"
+    assert 'attachment; filename="astronaut_redacted.jpg"' in download.headers["content-disposition"]
+    assert_rate_headers(download)
+    result = Image.open(io.BytesIO(download.content))
+    assert result.format == "JPEG" and result.size == (512, 512)
+    assert not result.getexif(), "EXIF must be stripped"
+    assert b"SERIAL-123456" not in download.content and b"Jane Doe" not in download.content
+
+    redacted = np.asarray(result.convert("RGB")).astype(int)
+    x0, y0, x1, y1 = FACE
+    face_change = np.abs(redacted[y0:y1, x0:x1] - original[y0:y1, x0:x1]).mean()
+    outside = np.ones(original.shape[:2], bool)
+    outside[0:240, 130:330] = False  # the head with its feathered margin
+    rest_change = np.abs(redacted[outside] - original[outside].astype(int)).mean()
+    assert face_change > 12, face_change
+    assert rest_change < 2.5, rest_change
+
+    # Retention 0 (the default): the original is gone as soon as processing completed.
+    gone = client.http.get(f"/api/v1/media/{media_id}/original")
+    assert gone.status_code == 404 and gone.json() == {"error": "Original file has been deleted"}
+
+
+def test_pixelation_and_png_named_mp4(client: Client) -> None:
+    original = astronaut()
+    response = upload(client, png_bytes(original), "holiday.mp4", "heads", obfuscation_type="pixelation")
+    assert response.status_code == 201, response.text
+    body = client.wait(response.json()["media_id"])
+    assert body["status"] == "completed" and body["media_type"] == "image"
+    assert body["obfuscation_type"] == "pixelation"
+    download = client.http.get(f"/api/v1/media/{body['media_id']}/download")
+    assert download.headers["content-type"] == "image/png"
+    result = np.asarray(Image.open(io.BytesIO(download.content)).convert("RGB"))
+    changed = np.any(result != original, axis=2)
+    ys, xs = np.nonzero(changed)
+    # Lossless PNG: only the head region changed, every other pixel is bit-for-bit the original.
+    assert xs.min() >= 120 and xs.max() <= 340 and ys.max() <= 260, (xs.min(), xs.max(), ys.max())
+    x0, y0, x1, y1 = FACE
+    assert changed[y0:y1, x0:x1].mean() > 0.9
+
+
+def test_bad_uploads_are_refused_with_json_errors(client: Client) -> None:
+    jpeg = jpeg_with_exif(astronaut())
+    cases = {
+        "truncated jpeg": (upload(client, jpeg[: len(jpeg) // 2], "cut.jpg", "heads"), 422, "corrupt or truncated"),
+        "empty file": (upload(client, b"", "empty.jpg", "heads"), 422, "empty"),
+        "text file": (upload(client, b"hello world" * 10, "notes.jpg", "heads"), 422, "Unsupported file type"),
+        "no category": (upload(client, jpeg, "a.jpg"), 422, "pii_categories is required"),
+        "unknown category": (upload(client, jpeg, "a.jpg", "heads", "faces"), 422, "Unknown PII category 'faces'"),
+        "bad obfuscation": (upload(client, jpeg, "a.jpg", "heads", obfuscation_type="swirl"), 422, "blur or pixel"),
+        "no file": (client.http.post("/api/v1/media/redact", data={"pii_categories[]": "heads"}), 422, "file"),
+        "json body": (client.http.post("/api/v1/media/redact", json={"file": "x"}), 400, "multipart"),
+    }
+    for name, (response, status, message) in cases.items():
+        assert response.status_code == status, (name, response.status_code, response.text)
+        assert message in response.json()["error"], (name, response.json())
+        assert set(response.json()) == {"error"}
+        assert_rate_headers(response)
+    assert client.http.get("/api/v1/media").json()["total"] == 0, "nothing may be stored for refused uploads"
+
+
+def test_plain_pii_categories_field_is_accepted(client: Client) -> None:
+    files = {"file": ("a.jpg", jpeg_with_exif(astronaut()))}
+    response = client.http.post("/api/v1/media/redact", files=files, data={"pii_categories": "heads"})
+    assert response.status_code == 201, response.text
+    assert client.wait(response.json()["media_id"])["pii_categories"] == ["heads"]
+
+
+def test_authentication(server: Server, client: Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer pb_not-a-real-key"}, {"Authorization": "Basic abc"}):
+        response = httpx.get(f"{server.url}/api/v1/media", headers=headers)
+        assert response.status_code == 401
+        assert response.json() == {"error": "Invalid or missing API key"}
+        assert_rate_headers(response)
+
+    ctx = server.context()
+    from piiblur.services.accounts import list_api_keys, revoke_api_key
+
+    with ctx.sessions() as session:
+        (key,) = list_api_keys(session, client.account_id)
+        revoke_api_key(session, key.id)
+    ctx.close()
+    assert client.http.get("/api/v1/usage").status_code == 401
+
+
+def test_other_accounts_media_is_not_found(server: Server, client: Client) -> None:
+    media_id = upload(client, jpeg_with_exif(astronaut()), "mine.jpg", "heads").json()["media_id"]
+    client.wait(media_id)
+    stranger = make_client(server)
+    for method, path in [
+        ("GET", f"/api/v1/media/{media_id}"),
+        ("GET", f"/api/v1/media/{media_id}/download"),
+        ("GET", f"/api/v1/media/{media_id}/original"),
+        ("DELETE", f"/api/v1/media/{media_id}"),
+        ("GET", "/api/v1/media/00000000-0000-0000-0000-000000000000"),
+    ]:
+        response = stranger.http.request(method, path)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json() == {"error": "Media not found"}
+        assert_rate_headers(response)
+    assert stranger.http.get("/api/v1/media").json()["total"] == 0
+    assert client.http.get(f"/api/v1/media/{media_id}").status_code == 200
+
+
+def test_list_filters_and_pages(server: Server) -> None:
+    client = make_client(server)
+    small = png_bytes(np.full((64, 64, 3), 128, np.uint8))
+    ids = [upload(client, small, f"img{i}.png", "heads").json()["media_id"] for i in range(22)]
+    for media_id in ids:
+        client.wait(media_id)
+
+    first = client.http.get("/api/v1/media").json()
+    assert set(first) == {"data", "current_page", "last_page", "per_page", "total"}
+    assert (first["current_page"], first["last_page"], first["per_page"], first["total"]) == (1, 2, 20, 22)
+    assert [m["media_id"] for m in first["data"]] == ids[::-1][:20], "newest first"
+    assert set(first["data"][0]) == {"media_id", "status", "original_filename", "media_type", "created_at"}
+    second = client.http.get("/api/v1/media", params={"page": 2}).json()
+    assert [m["media_id"] for m in second["data"]] == ids[::-1][20:]
+
+    assert client.http.get("/api/v1/media", params={"status": "completed"}).json()["total"] == 22
+    assert client.http.get("/api/v1/media", params={"status": "failed"}).json()["total"] == 0
+    assert client.http.get("/api/v1/media", params={"media_type": "video"}).json()["total"] == 0
+    assert client.http.get("/api/v1/media", params={"media_type": "image", "page": 3}).json()["data"] == []
+    for params in ({"status": "done"}, {"media_type": "audio"}, {"page": 0}, {"page": "x"}):
+        response = client.http.get("/api/v1/media", params=params)
+        assert response.status_code == 422, params
+        assert "error" in response.json()
+
+
+def test_delete_removes_files(server: Server) -> None:
+    client = make_client(server, retention_hours=24)
+    media_id = upload(client, png_bytes(astronaut()), "keep.png", "heads").json()["media_id"]
+    client.wait(media_id)
+    original = client.http.get(f"/api/v1/media/{media_id}/original")
+    assert original.status_code == 200, "a retention period keeps the original"
+    assert original.content == png_bytes(astronaut())
+    files = list((server.data_dir / "media").rglob(f"{media_id}.*"))
+    assert len(files) == 2
+
+    response = client.http.delete(f"/api/v1/media/{media_id}")
+    assert response.status_code == 204 and response.content == b""
+    assert_rate_headers(response)
+    assert not any(path.exists() for path in files)
+    assert client.http.get(f"/api/v1/media/{media_id}").status_code == 404
+    assert client.http.delete(f"/api/v1/media/{media_id}").status_code == 404
+
+
+def test_download_before_processing_is_404_and_usage(server: Server, tmp_path: Path) -> None:
+    client = make_client(server, plan=Plan.STARTER)
+    usage = client.http.get("/api/v1/usage")
+    assert usage.status_code == 200
+    body = usage.json()
+    assert body["plan"] == "starter"
+    assert body["images"] == {"used": 0, "limit": 5000} and body["video_minutes"] == {"used": 0, "limit": 30}
+    assert re.match(r"^\d{4}-\d\d-01$", body["period_start"]) and body["period_end"] > body["period_start"]
+
+    media_id = upload(client, png_bytes(astronaut()), "a.png", "heads").json()["media_id"]
+    early = client.http.get(f"/api/v1/media/{media_id}/download")
+    if client.http.get(f"/api/v1/media/{media_id}").json()["status"] != "completed":
+        assert early.status_code == 404
+    client.wait(media_id)
+    assert client.http.get("/api/v1/usage").json()["images"]["used"] == 1
+
+
+def test_rate_limit(server: Server) -> None:
+    client = make_client(server, plan=Plan.ENTERPRISE, requests_per_minute=3)
+    responses = [client.http.get("/api/v1/usage") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0"]
+    assert all(r.headers["X-RateLimit-Limit"] == "3" for r in responses)
+    limited = client.http.get("/api/v1/media/whatever")
+    assert limited.status_code == 429
+    assert limited.json() == {"error": "Rate limit exceeded"}
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert int(limited.headers["X-RateLimit-Reset"]) >= int(responses[0].headers["X-RateLimit-Reset"])
+
+
+def test_monthly_image_quota(server: Server) -> None:
+    client = make_client(server, images_per_month=1)
+    assert upload(client, png_bytes(astronaut()), "a.png", "heads").status_code == 201
+    refused = upload(client, png_bytes(astronaut()), "b.png", "heads")
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "Monthly image quota exceeded"}
+    assert client.http.get("/api/v1/usage").json()["images"] == {"used": 1, "limit": 1}
+
+
+def test_missing_result_file_is_a_plain_500(server: Server, client: Client) -> None:
+    media_id = upload(client, png_bytes(astronaut()), "a.png", "heads").json()["media_id"]
+    client.wait(media_id)
+    for path in (server.data_dir / "media" / "results").rglob(f"{media_id}.*"):
+        path.unlink()
+    response = client.http.get(f"/api/v1/media/{media_id}/download")
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error"}
+    assert "Traceback" not in response.text

@@ -1,0 +1,76 @@
+"""The ``piiblur`` command as a script would use it: JSON in, JSON out, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import astronaut, jpeg_with_exif
+
+
+def piiblur(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PIIBLUR_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "piiblur", *args], env=env, capture_output=True, text=True, check=check, timeout=120
+    )
+
+
+def test_accounts_and_keys(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    account = json.loads(
+        piiblur(data, "accounts", "create", "--email", "Ops@Example.com", "--plan", "pro", "--json").stdout
+    )
+    assert account["plan"] == "pro" and account["email"] == "ops@example.com"
+    duplicate = piiblur(data, "accounts", "create", "--email", "ops@example.com", "--json", check=False)
+    assert duplicate.returncode == 1 and "already exists" in json.loads(duplicate.stdout)["error"]
+
+    key = json.loads(piiblur(data, "keys", "create", "--account", account["account_id"], "--json").stdout)
+    assert set(key) == {"key_id", "api_key"} and key["api_key"].startswith("pb_")
+    listed = json.loads(piiblur(data, "keys", "list", "--json").stdout)["keys"]
+    assert [k["key_id"] for k in listed] == [key["key_id"]]
+    assert listed[0]["prefix"] == key["api_key"][:11] and not listed[0]["revoked"]
+    assert key["api_key"] not in json.dumps(listed), "a key is shown once, never listed"
+    db = (data / "piiblur.db").read_bytes()
+    assert key["api_key"].encode() not in db, "only the hash is stored"
+
+    revoked = json.loads(piiblur(data, "keys", "revoke", key["key_id"], "--json").stdout)
+    assert revoked == {"key_id": key["key_id"], "revoked": True}
+    assert json.loads(piiblur(data, "keys", "list", "--json").stdout)["keys"][0]["revoked"]
+
+    updated = piiblur(data, "accounts", "set", "--account", account["account_id"], "--retention-hours", "48", "--json")
+    assert json.loads(updated.stdout)["retention_hours"] == 48
+    missing = piiblur(data, "keys", "create", "--account", "nope", "--json", check=False)
+    assert missing.returncode == 1 and "not found" in json.loads(missing.stdout)["error"]
+
+
+def test_detect_and_redact_offline(tmp_path: Path) -> None:
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(jpeg_with_exif(astronaut()))
+    grey = tmp_path / "grey.png"
+    Image.fromarray(np.full((100, 160, 3), 90, np.uint8)).save(grey)
+
+    one = json.loads(piiblur(tmp_path, "detect", str(photo), "--categories", "heads", "--json").stdout)
+    assert (one["width"], one["height"]) == (512, 512)
+    (head,) = one["detections"]
+    assert head["category"] == "heads" and head["score"] > 0.5
+    x, y, w, h = head["box"]
+    assert x < 200 < x + w and y < 100 < y + h, "the box covers the astronaut's face"
+
+    lines = piiblur(tmp_path, "detect", str(photo), str(grey), "--categories", "heads", "--json").stdout.splitlines()
+    results = [json.loads(line) for line in lines]
+    assert [r["file"] for r in results] == [str(photo), str(grey)]
+    assert len(results[0]["detections"]) == 1 and results[1]["detections"] == []
+
+    out = tmp_path / "out.jpg"
+    done = json.loads(piiblur(tmp_path, "redact", str(photo), str(out), "--categories", "heads", "--json").stdout)
+    assert done == {"output": str(out), "detections": 1}
+    assert Image.open(out).format == "JPEG" and not Image.open(out).getexif()
+
+    bad = piiblur(tmp_path, "detect", str(photo), "--categories", "faces", check=False)
+    assert bad.returncode == 1 and "Unknown PII category 'faces'" in bad.stderr

@@ -1,0 +1,103 @@
+"""Durable jobs, upload limits and video uploads, on servers of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+from sqlalchemy import update
+
+from conftest import Client, Server, astronaut, make_client, png_bytes, render_video
+from piiblur.db.models import Account, Media
+from test_api import upload
+
+
+@pytest.fixture
+def api_only(tmp_path: Path) -> Iterator[Server]:
+    """A server with no worker threads (``PIIBLUR_WORKERS=0``), as an API node in a scale-out, and
+    with a small upload limit so the 413 path can be exercised cheaply."""
+    server = Server(tmp_path / "data", env={"PIIBLUR_WORKERS": "0", "PIIBLUR_MAX_UPLOAD_BYTES": "300000"}).start()
+    yield server
+    server.stop()
+
+
+def test_jobs_survive_a_crash(api_only: Server) -> None:
+    client = make_client(api_only)
+    small = png_bytes(astronaut()[::2, ::2].copy())
+    ids = [upload(client, small, f"q{i}.png", "heads").json()["media_id"] for i in range(3)]
+    assert {client.http.get(f"/api/v1/media/{i}").json()["status"] for i in ids} == {"queued"}
+
+    # A worker died mid-job: its row is left in "processing". Then the whole server is killed.
+    ctx = api_only.context()
+    with ctx.sessions() as session:
+        session.execute(update(Media).where(Media.id == ids[0]).values(status="processing"))
+        session.commit()
+    ctx.close()
+    api_only.kill()
+
+    restarted = Server(api_only.data_dir, env={"PIIBLUR_WORKERS": "1"}).start()
+    try:
+        client.point_to(restarted)
+        for media_id in ids:
+            assert client.wait(media_id)["status"] == "completed"
+    finally:
+        restarted.stop()
+
+
+def test_quota_exceeded_when_only_known_later(api_only: Server) -> None:
+    client = make_client(api_only)
+    media_id = upload(client, png_bytes(astronaut()[::2, ::2].copy()), "a.png", "heads").json()["media_id"]
+    api_only.stop()
+    ctx = api_only.context()  # the operator lowers the quota before the job runs (a plan downgrade)
+    with ctx.sessions() as session:
+        session.execute(update(Account).where(Account.id == client.account_id).values(images_per_month=0))
+        session.commit()
+    ctx.close()
+    restarted = Server(api_only.data_dir, env={"PIIBLUR_WORKERS": "1"}).start()
+    try:
+        client.point_to(restarted)
+        body = client.wait(media_id)
+        assert body["status"] == "quota_exceeded"
+        assert "download_url" not in body
+        assert client.http.get("/api/v1/media", params={"status": "quota_exceeded"}).json()["total"] == 1
+    finally:
+        restarted.stop()
+
+
+def test_upload_over_the_size_limit_is_413(api_only: Server, tmp_path: Path) -> None:
+    client = make_client(api_only)
+    big = png_bytes(astronaut())  # ~ 500 KB, over the 300 KB limit of this server
+    assert len(big) > 300_000
+    response = upload(client, big, "big.png", "heads")
+    assert response.status_code == 413
+    assert response.json()["error"].startswith("File is larger than")
+    assert not list((api_only.data_dir / "media").rglob("*.png")), "nothing kept of a refused upload"
+    assert not list((api_only.data_dir / "tmp").iterdir())
+
+
+def test_video_over_ten_minutes_is_422(client: Client, tmp_path: Path) -> None:
+    long_clip = render_video(tmp_path / "long.mp4", 601, fps=1, size=(32, 32), audio=False)
+    response = upload(client, long_clip.read_bytes(), "long.mp4", "heads")
+    assert response.status_code == 422
+    assert "longer than the 10 minute limit" in response.json()["error"]
+
+
+def test_video_is_redacted_with_its_audio(client: Client, tmp_path: Path) -> None:
+    clip = render_video(tmp_path / "walk.mp4", 2.0)
+    response = upload(client, clip.read_bytes(), "walk.mp4", "heads")
+    assert response.status_code == 201, response.text
+    body = client.wait(response.json()["media_id"], timeout=120)
+    assert body["status"] == "completed" and body["media_type"] == "video", body
+    assert body["progress"] == 100
+    download = client.http.get(f"/api/v1/media/{body['media_id']}/download")
+    assert download.headers["content-type"] == "video/mp4"
+    out = tmp_path / "out.mp4"
+    out.write_bytes(download.content)
+    with av.open(str(out)) as container:
+        kinds = {s.type: s.codec_context.name for s in container.streams}
+        assert kinds == {"video": "h264", "audio": "aac"}
+        assert sum(1 for _ in container.decode(video=0)) == 20
+    usage = client.http.get("/api/v1/usage").json()
+    assert usage["video_minutes"]["used"] == 1, "a 2 s clip is billed as one whole minute"
