@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,8 @@ from piiblur.domain import PiiCategory
 
 RgbImage = npt.NDArray[np.uint8]
 """An H x W x 3 array, RGB channel order, uint8."""
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,26 @@ class Detection:
         return {"category": self.category.value, "box": self.box.as_list(), "score": round(self.score, 3)}
 
 
+class Scene:
+    """One image under analysis, and the model outputs that several detector families share.
+
+    Text lines, for instance, are found once and then read by the writing, sign, plate, document
+    and card detectors alike: ``memo`` computes such a value on first request and keeps it for
+    the other families (as Presidio shares its NLP artifacts between recognizers).
+    """
+
+    def __init__(self, pixels: RgbImage) -> None:
+        self.pixels = pixels
+        self.height, self.width = int(pixels.shape[0]), int(pixels.shape[1])
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        value: T = self._memo[key]
+        return value
+
+
 class Detector(Protocol):
     """A detector family: one model or library that can find one or more categories.
 
@@ -59,6 +82,7 @@ class Detector(Protocol):
     name: str
     categories: frozenset[PiiCategory]
 
-    def detect(self, image: RgbImage) -> list[Detection]:
-        """Find everything this family can find; the engine filters to the requested categories."""
+    def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
+        """Find the ``wanted`` categories among those this family serves (it may skip work for
+        the others); results of other categories are dropped by the engine anyway."""
         ...

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from piiblur.detect.base import Box, Detection, RgbImage
+from piiblur.detect.base import Box, Detection, Scene
 from piiblur.detect.onnx import load_session
 from piiblur.domain import PiiCategory
 
@@ -56,8 +56,8 @@ class CenterFaceDetector:
                 self._session = load_session(MODEL_FILE, self.threads)
             return self._session
 
-    def detect(self, image: RgbImage) -> list[Detection]:
-        height, width = image.shape[:2]
+    def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
+        image, height, width = scene.pixels, scene.height, scene.width
         scale = self._scale_for(width, height)
         in_w, in_h = _multiple_of_32(width * scale), _multiple_of_32(height * scale)
         resized = cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_LINEAR)

@@ -7,8 +7,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from piiblur.detect.base import Detection, Detector, RgbImage
+from piiblur.detect.base import Detection, Detector, RgbImage, Scene
+from piiblur.detect.codes import CodeDetector
 from piiblur.detect.faces import CenterFaceDetector
+from piiblur.detect.ocr import Ocr
+from piiblur.detect.plates import LicensePlateDetector
+from piiblur.detect.text import WritingDetector
 from piiblur.domain import PiiCategory
 
 
@@ -44,14 +48,15 @@ class DetectionEngine:
         """Load every model now (one tiny inference each) so the first real request is not slow."""
         blank = np.zeros((64, 64, 3), dtype=np.uint8)
         for detector in self.detectors:
-            detector.detect(blank)
+            detector.detect(Scene(blank), detector.categories)
 
     def detect(self, image: RgbImage, categories: Iterable[PiiCategory]) -> list[Detection]:
-        wanted = set(categories)
+        wanted = frozenset(categories)
         self.check_supported(wanted)
+        scene = Scene(image)
         found: list[Detection] = []
         for detector in self.detectors_for(wanted):
-            found.extend(d for d in detector.detect(image) if d.category in wanted)
+            found.extend(d for d in detector.detect(scene, wanted & detector.categories) if d.category in wanted)
         return found
 
 
@@ -64,5 +69,13 @@ def default_engine(threads: int = 0) -> DetectionEngine:
     global _default_engine
     with _default_lock:
         if _default_engine is None:
-            _default_engine = DetectionEngine([CenterFaceDetector(threads=threads)])
+            ocr = Ocr(threads=threads)
+            _default_engine = DetectionEngine(
+                [
+                    CenterFaceDetector(threads=threads),
+                    WritingDetector(ocr),
+                    LicensePlateDetector(ocr),
+                    CodeDetector(),
+                ]
+            )
         return _default_engine
