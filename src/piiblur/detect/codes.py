@@ -71,9 +71,11 @@ class CodeDetector:
                 found.append(Detection(PiiCategory.QR_CODES, box, 0.4, "opencv:qr"))
         ok, points = self._local.barcode.detectMulti(bgr)[:2]
         if ok and points is not None:
+            grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             for quad in points:
                 box = _code_box(np.asarray(quad, np.float32), "Linear", scene)
-                found.append(Detection(PiiCategory.BARCODES, box, 0.4, "opencv:barcode"))
+                if _has_bars(grey, box):
+                    found.append(Detection(PiiCategory.BARCODES, box, 0.4, "opencv:barcode"))
         return found
 
 
@@ -92,6 +94,22 @@ def _code_box(quad: np.ndarray, format_name: str, scene: Scene) -> Box:
             pad = (0.3 * long_side - w) / 2
             x0, w = x0 - pad, w + 2 * pad
     return Box(float(x0), float(y0), w, h).grown(0.08, scene.width, scene.height)
+
+
+MIN_BAR_EDGES = 30
+
+
+def _has_bars(grey: np.ndarray, box: Box) -> bool:
+    """A located but undecoded 1D code must show bars: many dark/light alternations along rows
+    (or columns, for a vertical code). Round signs and text do not."""
+    x0, y0 = int(box.x), int(box.y)
+    crop = grey[y0 : y0 + int(box.h), x0 : x0 + int(box.w)].astype(np.float32)
+    if crop.size == 0:
+        return False
+    centred = crop - crop.mean()
+    across_rows = np.abs(np.diff(np.sign(centred), axis=1)).sum(axis=1) / 2
+    across_cols = np.abs(np.diff(np.sign(centred), axis=0)).sum(axis=0) / 2
+    return max(float(np.median(across_rows)), float(np.median(across_cols))) >= MIN_BAR_EDGES
 
 
 def _overlaps_any(detection: Detection, others: list[Detection]) -> bool:

@@ -72,7 +72,7 @@ class Ocr:
 
     def find_lines(self, pixels: RgbImage) -> list[TextLine]:
         bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-        result = self.engine._load_det_model()(bgr)
+        result = self.engine._load_det_model()(bgr)  # type: ignore[no-untyped-call]
         if result.boxes is None or result.scores is None:
             return []
         return [
