@@ -33,10 +33,17 @@ class CodeDetector:
         self._local = threading.local()  # OpenCV detectors are not thread-safe
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
-        bgr = cv2.cvtColor(scene.pixels, cv2.COLOR_RGB2BGR)
-        found = self._zxing(bgr, scene)
-        found += [d for d in self._opencv(bgr, scene) if not _overlaps_any(d, found)]
-        return found
+        return self.codes(scene)
+
+    def codes(self, scene: Scene) -> list[Detection]:
+        """Every code in the scene, searched once per scene (badges look for codes too)."""
+
+        def search() -> list[Detection]:
+            bgr = cv2.cvtColor(scene.pixels, cv2.COLOR_RGB2BGR)
+            found = self._zxing(bgr, scene)
+            return found + [d for d in self._opencv(bgr, scene) if not _overlaps_any(d, found)]
+
+        return scene.memo("codes", search)
 
     def _zxing(self, bgr: np.ndarray, scene: Scene) -> list[Detection]:
         found: list[Detection] = []

@@ -9,6 +9,7 @@ import numpy as np
 
 from piiblur.detect.base import Detection, Detector, RgbImage, Scene
 from piiblur.detect.codes import CodeDetector
+from piiblur.detect.documents import DocumentDetector
 from piiblur.detect.faces import CenterFaceDetector
 from piiblur.detect.ocr import Ocr
 from piiblur.detect.plates import LicensePlateDetector
@@ -70,12 +71,14 @@ def default_engine(threads: int = 0) -> DetectionEngine:
     with _default_lock:
         if _default_engine is None:
             ocr = Ocr(threads=threads)
+            codes = CodeDetector()
             _default_engine = DetectionEngine(
                 [
                     CenterFaceDetector(threads=threads),
                     WritingDetector(ocr),
                     LicensePlateDetector(ocr),
-                    CodeDetector(),
+                    codes,
+                    DocumentDetector(ocr, codes),
                 ]
             )
         return _default_engine
