@@ -116,8 +116,9 @@ class DocumentDetector:
     def _badges(self, scene: Scene) -> list[Detection]:
         found = []
         for code in self.codes.codes(scene):
-            panel = panel_around(scene, code.box, max_growth=6.0)
-            if panel is not None and panel.area > 1.3 * code.box.area and panel.area < 0.5 * scene.width * scene.height:
+            # Seed just outside the symbol itself, inside the quiet-zone margin the box carries.
+            panel = panel_around(scene, code.box.grown(-0.05, scene.width, scene.height), max_growth=6.0)
+            if panel is not None and panel.area > 1.15 * code.box.area and panel.area < 0.5 * scene.width * scene.height:
                 found.append(Detection(PiiCategory.NAME_BADGES, panel, 0.5, f"{self.name}:card-with-code"))
         return found
 

@@ -22,11 +22,12 @@ def panel_around(scene: Scene, seed: Box, tolerance: int = 14, max_growth: float
     h, w = small.shape[:2]
     sx0, sy0 = int(seed.x * scale), int(seed.y * scale)
     sx1, sy1 = int((seed.x + seed.w) * scale), int((seed.y + seed.h) * scale)
-    ring = max(2, int(0.08 * max(sx1 - sx0, sy1 - sy0)))
     mask = np.zeros((h + 2, w + 2), np.uint8)
     flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (255 << 8)
     diff = (tolerance,) * 3
-    for x, y in _ring_points(sx0 - ring, sy0 - ring, sx1 + ring, sy1 + ring, w, h):
+    # Seeds on the seed box's own edge: boxes of text and codes already include their margin
+    # (the paper or quiet zone around them), which is the surface's colour.
+    for x, y in _ring_points(sx0 + 1, sy0 + 1, sx1 - 2, sy1 - 2, w, h):
         if mask[y + 1, x + 1] == 0:
             cv2.floodFill(small, mask, (x, y), (0, 0, 0), diff, diff, flags)
     filled = mask[1:-1, 1:-1]
@@ -35,7 +36,7 @@ def panel_around(scene: Scene, seed: Box, tolerance: int = 14, max_growth: float
     x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
     area = (x1 - x0) * (y1 - y0)
     seed_area = max(1, (sx1 - sx0) * (sy1 - sy0))
-    if area > 0.9 * w * h and seed_area < 0.3 * w * h or area > max_growth * seed_area:
+    if area > 0.9 * w * h or area > max_growth * seed_area:
         return None
     return Box(x0 / scale, y0 / scale, (x1 - x0) / scale, (y1 - y0) / scale)
 
