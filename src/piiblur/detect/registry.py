@@ -13,6 +13,7 @@ from piiblur.detect.documents import DocumentDetector
 from piiblur.detect.faces import CenterFaceDetector
 from piiblur.detect.ocr import Ocr
 from piiblur.detect.plates import LicensePlateDetector
+from piiblur.detect.signs import StreetSignDetector
 from piiblur.detect.text import WritingDetector
 from piiblur.domain import PiiCategory
 
@@ -79,6 +80,7 @@ def default_engine(threads: int = 0) -> DetectionEngine:
                     LicensePlateDetector(ocr),
                     codes,
                     DocumentDetector(ocr, codes),
+                    StreetSignDetector(ocr),
                 ]
             )
         return _default_engine
