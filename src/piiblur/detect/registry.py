@@ -13,7 +13,9 @@ from piiblur.detect.documents import DocumentDetector
 from piiblur.detect.faces import CenterFaceDetector
 from piiblur.detect.ocr import Ocr
 from piiblur.detect.plates import LicensePlateDetector
+from piiblur.detect.screens import ScreenDetector
 from piiblur.detect.signs import StreetSignDetector
+from piiblur.detect.tattoos import TattooDetector
 from piiblur.detect.text import WritingDetector
 from piiblur.domain import PiiCategory
 
@@ -81,6 +83,8 @@ def default_engine(threads: int = 0) -> DetectionEngine:
                     codes,
                     DocumentDetector(ocr, codes),
                     StreetSignDetector(ocr),
+                    ScreenDetector(),
+                    TattooDetector(),
                 ]
             )
         return _default_engine

@@ -1,0 +1,82 @@
+"""Tattoos: ink on skin. A heuristic, not a model (none ships offline), and measured as such.
+
+Skin is found by its chroma (YCrCb), holes in it are filled, and inside the skin area the ink is
+what is much darker than the surrounding skin or bluish-grey, in clusters large and textured enough
+to be drawings or lettering rather than creases, veins or shadows.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from piiblur.detect.base import Box, Detection, Scene
+from piiblur.domain import PiiCategory
+
+WORK_SIDE = 480
+MIN_INK_FRACTION = 0.006  # of the image area
+MIN_EDGE_DENSITY = 0.12
+MIN_SKIN_AROUND = 0.6
+
+
+class TattooDetector:
+    name = "tattoos"
+    categories = frozenset({PiiCategory.TATTOOS})
+
+    def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
+        scale = min(1.0, WORK_SIDE / max(scene.width, scene.height))
+        small = cv2.resize(scene.pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        skin = _skin_area(small)
+        if skin.sum() < 0.05 * skin.size:
+            return []
+        ink = _ink(small, skin)
+        edges = cv2.Canny(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), 60, 140) > 0
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+        found = []
+        for index in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[index])
+            if area < MIN_INK_FRACTION * ink.size:
+                continue
+            component = labels[y : y + h, x : x + w] == index
+            if edges[y : y + h, x : x + w][component].mean() < MIN_EDGE_DENSITY:
+                continue
+            if not _surrounded_by_skin(labels == index, small):
+                continue
+            box = Box(x / scale, y / scale, w / scale, h / scale).grown(0.1, scene.width, scene.height)
+            found.append(Detection(PiiCategory.TATTOOS, box, 0.4, f"{self.name}:ink-on-skin"))
+        return found
+
+
+def _surrounded_by_skin(component: np.ndarray, rgb: np.ndarray) -> bool:
+    """Drawn on skin: most of a band around the cluster is skin (creases and shadows border on
+    background, hair or clothing)."""
+    band = cv2.dilate(component.astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
+    band &= ~component
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    skin = cv2.inRange(ycrcb, (40, 135, 85), (255, 180, 130)) > 0
+    return bool(band.any() and skin[band].mean() >= MIN_SKIN_AROUND)
+
+
+def _skin_area(rgb: np.ndarray) -> np.ndarray:
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    skin = cv2.inRange(ycrcb, (40, 135, 85), (255, 180, 130))
+    skin = cv2.morphologyEx(skin, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    # Ink interrupts the skin mask: close large holes so the tattoo lies inside the area.
+    filled = cv2.morphologyEx(skin, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (41, 41)))
+    return filled > 0
+
+
+def _ink(rgb: np.ndarray, skin_area: np.ndarray) -> np.ndarray:
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    luma = ycrcb[..., 0].astype(np.float32)
+    skin_pixels = cv2.inRange(ycrcb, (40, 135, 85), (255, 180, 130)) > 0
+    reference = float(np.median(luma[skin_pixels])) if skin_pixels.any() else 128.0
+    local = cv2.GaussianBlur(luma, (0, 0), 15)
+    # Creases and shadows are darker skin and keep its red chroma; ink is darker *and* greyer.
+    skin_cr = float(np.median(ycrcb[..., 1][skin_pixels])) if skin_pixels.any() else 150.0
+    dark = (luma < 0.75 * np.minimum(local, reference)) & (ycrcb[..., 1] < skin_cr - 6)
+    # Ink lies inside the skin, away from its outline (shadows between fingers, hair lines).
+    interior = cv2.erode(skin_area.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    ink = dark & interior
+    ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8)) > 0
+    return ink
