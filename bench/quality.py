@@ -138,7 +138,9 @@ def evaluate(eval_dir: Path, categories: list[PiiCategory]) -> dict[str, Any]:
             for c, t in sorted(tallies.items(), key=lambda kv: list(PiiCategory).index(kv[0]))
         },
         "false_per_image": round(false_total / count, 3),
-        "false_on_negatives": sum(len(p["false"]) for p, e in zip(per_image, labels["images"]) if e.get("negative")),
+        "false_on_negatives": sum(
+            len(p["false"]) for p, e in zip(per_image, labels["images"], strict=True) if e.get("negative")
+        ),
         "seconds_per_image": round(seconds_total / count, 3),
         "per_image": per_image,
     }

@@ -118,7 +118,11 @@ class DocumentDetector:
         for code in self.codes.codes(scene):
             # Seed just outside the symbol itself, inside the quiet-zone margin the box carries.
             panel = panel_around(scene, code.box.grown(-0.05, scene.width, scene.height), max_growth=6.0)
-            if panel is not None and panel.area > 1.15 * code.box.area and panel.area < 0.5 * scene.width * scene.height:
+            if (
+                panel is not None
+                and panel.area > 1.15 * code.box.area
+                and panel.area < 0.5 * scene.width * scene.height
+            ):
                 found.append(Detection(PiiCategory.NAME_BADGES, panel, 0.5, f"{self.name}:card-with-code"))
         return found
 
@@ -133,7 +137,9 @@ def _frame(lines: list[TextLine]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return along, across, points
 
 
-def _rect_to_box(along: np.ndarray, across: np.ndarray, u: tuple[float, float], v: tuple[float, float], scene: Scene) -> Box:
+def _rect_to_box(
+    along: np.ndarray, across: np.ndarray, u: tuple[float, float], v: tuple[float, float], scene: Scene
+) -> Box:
     corners = np.array([along * a + across * b for a in u for b in v])
     x0, y0 = corners.min(axis=0)
     x1, y1 = corners.max(axis=0)
@@ -148,7 +154,9 @@ def _page_above(mrz_lines: list[TextLine], aspect: float, scene: Scene) -> Box:
     width = float(u.max() - u.min()) * 1.1
     height = width / aspect
     u0 = float(u.min()) - 0.05 * width
-    return _rect_to_box(along, across, (u0, u0 + width), (float(v.max()) - height, float(v.max()) + 0.06 * height), scene)
+    return _rect_to_box(
+        along, across, (u0, u0 + width), (float(v.max()) - height, float(v.max()) + 0.06 * height), scene
+    )
 
 
 def _card_around_number(line: TextLine, scene: Scene) -> Box:

@@ -2,7 +2,8 @@
 
 No permissively licensed object detector with a screen class ships offline, so screens are found by
 what makes them screens: an emitting, brighter-than-surroundings quadrilateral whose border (the
-bezel or the device body) is markedly darker than its content.
+bezel or the device body) is markedly darker than its content, or a dark device-shaped rectangle
+with lit content inside it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from piiblur.detect.base import Box, Detection, Scene
 from piiblur.domain import PiiCategory
 
 WORK_SIDE = 640
-MIN_SIDE_FRACTION = 0.025
+MIN_SIDE_FRACTION = 0.05
 
 
 class ScreenDetector:
@@ -26,31 +27,49 @@ class ScreenDetector:
         small = cv2.resize(scene.pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         value = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)[..., 2]
         found = []
-        for contour in _bright_regions(value):
-            quad = _as_quad(contour, value.shape)
-            if quad is not None and _has_dark_bezel(value, quad):
-                x, y, w, h = quad
-                box = Box(x / scale, y / scale, w / scale, h / scale).grown(0.12, scene.width, scene.height)
-                found.append(Detection(PiiCategory.SCREENS, box, 0.5, f"{self.name}:lit-quad"))
+        lit = [q for c in _bright_regions(value) if (q := _as_quad(c, value.shape)) and _has_dark_bezel(value, q)]
+        devices = [q for c in _dark_regions(value) if (q := _as_quad(c, value.shape)) and _has_lit_content(value, q)]
+        for x, y, w, h in lit + devices:
+            box = Box(x / scale, y / scale, w / scale, h / scale).grown(0.12, scene.width, scene.height)
+            found.append(Detection(PiiCategory.SCREENS, box, 0.5, f"{self.name}:lit-quad"))
         return found
 
 
 def _bright_regions(value: np.ndarray) -> list[np.ndarray]:
     threshold = max(float(np.percentile(value, 97)), 170.0)
     bright = (value >= threshold).astype(np.uint8) * 255
-    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    closed = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     return list(contours)
+
+
+def _dark_regions(value: np.ndarray) -> list[np.ndarray]:
+    """Device bodies and bezels: regions much darker than the picture's median."""
+    dark = (value < 0.5 * float(np.median(value))).astype(np.uint8) * 255
+    closed = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return list(contours)
+
+
+def _has_lit_content(value: np.ndarray, quad: tuple[int, int, int, int]) -> bool:
+    """A dark device showing something: a good part of it is brighter than the scene around it."""
+    x, y, w, h = quad
+    inner = value[y : y + h, x : x + w]
+    return bool((inner > max(1.4 * float(np.median(value)), 160.0)).mean() > 0.15)
 
 
 def _as_quad(contour: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
     x, y, w, h = cv2.boundingRect(contour)
+    if x == 0 or y == 0 or x + w >= shape[1] or y + h >= shape[0]:
+        return None  # cut by the frame: walls, sky and furniture, far more often than screens
     short, long_side = min(w, h), max(w, h)
-    if short < MIN_SIDE_FRACTION * max(shape[:2]) or long_side > 0.9 * max(shape[:2]):
+    if short < MIN_SIDE_FRACTION * max(shape[:2]) or long_side > 0.6 * max(shape[:2]):
         return None
     rect = cv2.minAreaRect(contour)
     rect_area = rect[1][0] * rect[1][1]
-    if rect_area <= 0 or cv2.contourArea(contour) / rect_area < 0.8 or not 1.15 <= long_side / short <= 2.6:
+    # The hull, not the contour: a dark body around a lit screen is a ring, yet a rectangle.
+    hull_area = cv2.contourArea(cv2.convexHull(contour))
+    if rect_area <= 0 or hull_area / rect_area < 0.75 or not 1.15 <= long_side / short <= 2.6:
         return None
     return x, y, w, h
 

@@ -34,7 +34,11 @@ class StreetSignDetector:
 
     def _traffic_signs(self, scene: Scene) -> list[Detection]:
         scale = min(1.0, WORK_SIDE / max(scene.width, scene.height))
-        small = cv2.resize(scene.pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else scene.pixels
+        small = (
+            cv2.resize(scene.pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            if scale < 1
+            else scene.pixels
+        )
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
         red = ((hue < 8) | (hue > 170)) & (sat > 110) & (val > 70)
@@ -60,13 +64,15 @@ class StreetSignDetector:
             if background is None or not _sign_colour(background):
                 continue
             panel = _panel_extent(scene, seed, background, line_height)
+            if panel is None:
+                continue
             box = panel.grown(0.03, scene.width, scene.height)
             found.append(Detection(PiiCategory.STREET_SIGNS, box, 0.6, f"{self.name}:panel"))
         return found
 
 
 def _is_sign_shape(contour: np.ndarray, colour: str, shape: tuple[int, int]) -> bool:
-    x, y, w, h = cv2.boundingRect(contour)
+    _, _, w, h = cv2.boundingRect(contour)
     if min(w, h) < MIN_SIGN_PIXELS or max(w, h) > 0.35 * min(shape) or not 0.6 <= w / h <= 1.6:
         return False
     area = cv2.contourArea(contour)
@@ -87,7 +93,8 @@ def _background_colour(scene: Scene, box: Box) -> np.ndarray | None:
     crop = scene.pixels[y0 : y0 + int(box.h), x0 : x0 + int(box.w)]
     if crop.size == 0:
         return None
-    return np.median(crop.reshape(-1, 3), axis=0).astype(np.float32)
+    colour: np.ndarray = np.median(crop.reshape(-1, 3), axis=0).astype(np.float32)
+    return colour
 
 
 def _sign_colour(rgb: np.ndarray) -> bool:
@@ -99,10 +106,11 @@ def _sign_colour(rgb: np.ndarray) -> bool:
     return saturated or navy
 
 
-def _panel_extent(scene: Scene, seed: Box, background: np.ndarray, line_height: float) -> Box:
+def _panel_extent(scene: Scene, seed: Box, background: np.ndarray, line_height: float) -> Box | None:
     """Walk outwards from the text along rows and columns while the sign's colour continues,
     stepping over gaps narrower than a line height (arrows and pictograms), and take the median
-    reach: the panel's extent."""
+    reach: the panel's extent. A colour that runs on past the limit on two sides or more is a
+    wall, a shirt or a car body, not a sign: None."""
     pixels = scene.pixels.astype(np.int16)
     matches = np.abs(pixels - background.astype(np.int16)).max(axis=2) < COLOUR_TOLERANCE
     gap = max(3, int(line_height))
@@ -113,6 +121,8 @@ def _panel_extent(scene: Scene, seed: Box, background: np.ndarray, line_height: 
     y0 = np.median([_reach(matches[: int(seed.y), c][::-1], gap) for c in cols])
     y1 = np.median([_reach(matches[int(seed.y + seed.h) :, c], gap) for c in cols])
     limit = 3 * line_height
+    if sum((x0 > 4 * limit, x1 > 4 * limit, y0 > limit, y1 > limit)) >= 2:
+        return None
     left, top = seed.x - min(x0, 4 * limit), seed.y - min(y0, limit)
     right, bottom = seed.x + seed.w + min(x1, 4 * limit), seed.y + seed.h + min(y1, limit)
     return Box(float(left), float(top), float(right - left), float(bottom - top)).grown(0.0, scene.width, scene.height)
