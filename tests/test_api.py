@@ -60,11 +60,20 @@ def test_photo_is_redacted_end_to_end(client: Client, server: Server) -> None:
     assert not result.getexif(), "EXIF must be stripped"
     assert b"SERIAL-123456" not in download.content and b"Jane Doe" not in download.content
 
+    assert body["detection_counts"] == {"heads": 1}
+    audit = client.http.get(f"/api/v1/media/{media_id}/detections").json()
+    assert audit["counts"] == {"heads": 1} and audit["status"] == "completed"
+    (head,) = audit["detections"]
+    assert head["category"] == "heads" and head["score"] > 0.5 and "frame" not in head
+    x, y, w, h = head["box"]
+    assert x < FACE[0] and y < FACE[1] and x + w > FACE[2] and y + h > FACE[3], "the box covers the face"
+
     redacted = np.asarray(result.convert("RGB")).astype(int)
     x0, y0, x1, y1 = FACE
     face_change = np.abs(redacted[y0:y1, x0:x1] - original[y0:y1, x0:x1]).mean()
     outside = np.ones(original.shape[:2], bool)
-    outside[0:240, 130:330] = False  # the head with its feathered margin
+    # The hidden ellipse with its feathered edge, plus JPEG's 8x8 blocks around it.
+    outside[max(0, int(y - 0.4 * h)) : int(y + 1.4 * h), max(0, int(x - 0.4 * w)) : int(x + 1.4 * w)] = False
     rest_change = np.abs(redacted[outside] - original[outside].astype(int)).mean()
     assert face_change > 12, face_change
     assert rest_change < 2.5, rest_change
@@ -86,8 +95,12 @@ def test_pixelation_and_png_named_mp4(client: Client) -> None:
     result = np.asarray(Image.open(io.BytesIO(download.content)).convert("RGB"))
     changed = np.any(result != original, axis=2)
     ys, xs = np.nonzero(changed)
-    # Lossless PNG: only the head region changed, every other pixel is bit-for-bit the original.
-    assert xs.min() >= 120 and xs.max() <= 340 and ys.max() <= 260, (xs.min(), xs.max(), ys.max())
+    # Lossless PNG: only the head's feathered ellipse changed; every other pixel is the original.
+    (head,) = client.http.get(f"/api/v1/media/{body['media_id']}/detections").json()["detections"]
+    x, y, w, h = head["box"]
+    assert xs.min() >= x - 0.4 * w and xs.max() <= x + 1.4 * w, (xs.min(), xs.max(), head)
+    assert ys.min() >= y - 0.4 * h and ys.max() <= y + 1.4 * h, (ys.min(), ys.max(), head)
+    assert changed.mean() < 0.2
     x0, y0, x1, y1 = FACE
     assert changed[y0:y1, x0:x1].mean() > 0.9
 

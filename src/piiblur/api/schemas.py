@@ -45,6 +45,7 @@ class MediaDetail(MediaSummary):
     processed_at: str | None
     download_url: str | None = Field(default=None, description="Only present when status is completed")
     progress: int = Field(description="0-100; videos report progress while processing")
+    detection_counts: dict[str, int] = Field(description="Regions hidden per category, once processed")
 
     @classmethod
     def of_media(cls, media: Media, download_url: str | None) -> MediaDetail:
@@ -54,10 +55,38 @@ class MediaDetail(MediaSummary):
             "error_message": media.error_message,
             "processed_at": timestamp(media.processed_at),
             "progress": media.progress,
+            "detection_counts": detection_counts(media),
         }
         if download_url is not None:
             fields["download_url"] = download_url
         return cls(**fields)
+
+
+def detection_counts(media: Media) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for detection in media.detections or []:
+        category = str(detection["category"])
+        counts[category] = counts.get(category, 0) + 1
+    return counts
+
+
+class DetectionItem(BaseModel):
+    category: str
+    box: list[float] = Field(description="[x, y, width, height] in pixels of the (upright) input")
+    score: float
+    frame: int | None = Field(default=None, description="Frame index, for videos")
+
+
+class MediaDetections(BaseModel):
+    media_id: str
+    status: str
+    detections: list[DetectionItem]
+    counts: dict[str, int]
+
+    @classmethod
+    def of(cls, media: Media) -> MediaDetections:
+        items = [DetectionItem.model_validate(d) for d in media.detections or []]
+        return cls(media_id=media.id, status=media.status, detections=items, counts=detection_counts(media))
 
 
 class MediaList(BaseModel):

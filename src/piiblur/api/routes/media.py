@@ -19,7 +19,7 @@ from piiblur.api.deps import (
     SettingsDep,
     StorageDep,
 )
-from piiblur.api.schemas import MediaCreated, MediaDetail, MediaList, MediaSummary
+from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary
 from piiblur.db.models import Media
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, parse_categories
 from piiblur.redact.probe import content_type_for
@@ -119,6 +119,12 @@ def get_media(
         base = (settings.public_base_url or str(request.base_url)).rstrip("/")
         download_url = f"{base}/api/v1/media/{media.id}/download"
     return MediaDetail.of_media(media, download_url)
+
+
+@router.get("/{media_id}/detections", response_model=MediaDetections, response_model_exclude_none=True)
+def detections(media_id: str, account: CurrentAccount, session: SessionDep) -> MediaDetections:
+    """What was found and hidden, so users can audit a redaction (empty until processed)."""
+    return MediaDetections.of(media_service.get_media(session, account, media_id))
 
 
 @router.get("/{media_id}/download")
