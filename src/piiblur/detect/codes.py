@@ -18,6 +18,7 @@ import zxingcpp
 from piiblur.detect.base import Box, Detection, Scene
 from piiblur.domain import PiiCategory
 
+QUIET_ZONE = 0.15  # of the symbol's size, each side: ISO quiet zones are 4 modules on a 25-module QR
 MATRIX_QR = {"QRCode", "MicroQRCode", "RMQRCode", "QRCodeModel1", "QRCodeModel2"}
 
 
@@ -100,7 +101,7 @@ def _code_box(quad: np.ndarray, format_name: str, scene: Scene) -> Box:
         elif w < 0.3 * long_side:
             pad = (0.3 * long_side - w) / 2
             x0, w = x0 - pad, w + 2 * pad
-    return Box(float(x0), float(y0), w, h).grown(0.08, scene.width, scene.height)
+    return Box(float(x0), float(y0), w, h).grown(QUIET_ZONE, scene.width, scene.height)
 
 
 MIN_BAR_EDGES = 30

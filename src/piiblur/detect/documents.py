@@ -31,6 +31,7 @@ GROUPED_CARD = re.compile(r"^\d{4}( \d{4}){3}$|^\d{4} \d{6} \d{5}$")
 ID1_ASPECT = 85.6 / 53.98
 PASSPORT_ASPECT = 125 / 88
 MIN_DOCUMENT_LINES = 8
+BADGE_MAX_GROWTH = 15.0  # a badge or business card is up to ~15 times the area of its code
 
 
 def luhn_valid(digits: str) -> bool:
@@ -94,6 +95,9 @@ class DocumentDetector:
             passport = longest >= 40 or any(m.startswith("P") for _, m in mrz)
             aspect = PASSPORT_ASPECT if passport else ID1_ASPECT
             region = _page_above([line for line, _ in mrz], aspect, scene)
+            panel = panel_around(scene, region, max_growth=2.5)
+            if panel is not None:
+                region = _union(region, panel)
             category = PiiCategory.PASSPORTS if passport else PiiCategory.ID_CARDS
             found.append(Detection(category, region, 0.9, f"{self.name}:mrz"))
         for line, text in zip(lines, texts, strict=True):
@@ -116,13 +120,11 @@ class DocumentDetector:
     def _badges(self, scene: Scene) -> list[Detection]:
         found = []
         for code in self.codes.codes(scene):
-            # Seed just outside the symbol itself, inside the quiet-zone margin the box carries.
-            panel = panel_around(scene, code.box.grown(-0.05, scene.width, scene.height), max_growth=6.0)
-            if (
-                panel is not None
-                and panel.area > 1.15 * code.box.area
-                and panel.area < 0.5 * scene.width * scene.height
-            ):
+            # Seed just outside the symbol itself (1.04 x its size): in its quiet zone, which is
+            # the card's own colour. The code's box carries a wider margin (1.3 x).
+            seed = code.box.grown(-0.1, scene.width, scene.height)
+            panel = panel_around(scene, seed, max_growth=BADGE_MAX_GROWTH)
+            if panel is not None and 1.3 * seed.area < panel.area < 0.5 * scene.width * scene.height:
                 found.append(Detection(PiiCategory.NAME_BADGES, panel, 0.5, f"{self.name}:card-with-code"))
         return found
 

@@ -17,6 +17,7 @@ WORK_SIDE = 480
 MIN_INK_FRACTION = 0.006  # of the image area
 MIN_EDGE_DENSITY = 0.12
 MIN_SKIN_AROUND = 0.6
+INK_JOIN = 25  # pixels at working scale: strokes of one drawing closer than this form one tattoo
 
 
 class TattooDetector:
@@ -84,4 +85,4 @@ def _ink(rgb: np.ndarray, skin_area: np.ndarray) -> np.ndarray:
     # Ink lies inside the skin, away from its outline (shadows between fingers, hair lines).
     interior = cv2.erode(skin_area.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
     ink = (dark & interior).astype(np.uint8)
-    return cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8)) > 0
+    return cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((INK_JOIN, INK_JOIN), np.uint8)) > 0

@@ -1,0 +1,123 @@
+"""Each category found on rendered objects composited into real photographs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zxingcpp
+from PIL import Image
+
+import render
+from conftest import astronaut
+from piiblur.detect import Detection, default_engine
+from piiblur.domain import PiiCategory as C
+
+
+def covered(box: tuple[int, int, int, int], detections: list[Detection], shape: tuple[int, ...]) -> float:
+    """Fraction of ``box`` covered by the detections' boxes (the benchmark's "found" measure)."""
+    x, y, w, h = box
+    mask = np.zeros(shape[:2], bool)
+    for d in detections:
+        b = d.box
+        mask[int(b.y) : int(np.ceil(b.y + b.h)), int(b.x) : int(np.ceil(b.x + b.w))] = True
+    return float(mask[y : y + h, x : x + w].mean())
+
+
+def find(scene: np.ndarray, category: C) -> list[Detection]:
+    found = default_engine().detect(scene, [category])
+    assert all(d.category is category for d in found)
+    return found
+
+
+CASES = {
+    C.PASSPORTS: (render.passport_page, "coffee", (180, 60)),
+    C.ID_CARDS: (render.id_card, "chelsea", (200, 90)),
+    C.CREDIT_CARDS: (render.credit_card, "coffee", (260, 100)),
+    C.DOCUMENTS: (render.receipt, "rocket", (420, 40)),
+    C.STREET_SIGNS: (render.street_sign, "rocket", (300, 150)),
+    C.LICENSE_PLATES: (render.license_plate, "coffee", (420, 420)),
+    C.SCREENS: (render.phone_showing_a_page, "gravel", (700, 80)),
+    C.TATTOOS: (render.tattooed_skin, "rocket", (300, 150)),
+    C.NAME_BADGES: (render.business_card_with_code, "chelsea", (380, 200)),
+}
+
+
+@pytest.mark.parametrize("category", list(CASES), ids=lambda c: c.value)
+def test_rendered_object_is_found(category: C) -> None:
+    make, background, at = CASES[category]
+    tilt = 0.0 if category is C.TATTOOS else 0.06
+    scene, box = render.place(render.photo(background), make(), at, tilt=tilt)
+    targets = [box]
+    if category is C.TATTOOS:  # the drawings, not the whole arm
+        targets = [(box[0] + x, box[1] + y, w, h) for x, y, w, h in render.tattoo_ink_boxes()]
+    found = find(scene, category)
+    assert found, f"no {category.value} found"
+    for target in targets:
+        assert covered(target, found, scene.shape) >= 0.7, (target, [d.box for d in found])
+
+
+@pytest.mark.parametrize(
+    ("symbology", "category"),
+    [
+        (zxingcpp.BarcodeFormat.QRCode, C.QR_CODES),
+        (zxingcpp.BarcodeFormat.EAN13, C.BARCODES),
+        (zxingcpp.BarcodeFormat.Code128, C.BARCODES),
+        (zxingcpp.BarcodeFormat.DataMatrix, C.BARCODES),
+    ],
+    ids=lambda v: getattr(v, "name", getattr(v, "value", str(v))),
+)
+def test_codes_are_found(symbology: zxingcpp.BarcodeFormat, category: C) -> None:
+    content = "590123412345" if symbology == zxingcpp.BarcodeFormat.EAN13 else "ID 0053379497 JANE DOE"
+    # Linear codes are read along scan lines: they are tested with a milder perspective.
+    tilt = 0.06 if category is C.QR_CODES or symbology == zxingcpp.BarcodeFormat.DataMatrix else 0.02
+    image = render.code_image(content, symbology, scale=4)
+    scene, (x, y, w, h) = render.place(render.photo("chelsea"), image, (500, 200), tilt=tilt)
+    quiet = 8 / image.shape[1], 8 / image.shape[0]  # the 2-module quiet zone is not the symbol
+    box = (int(x + quiet[0] * w), int(y + quiet[1] * h), int(w * (1 - 2 * quiet[0])), int(h * (1 - 2 * quiet[1])))
+    found = find(scene, category)
+    assert covered(box, found, scene.shape) >= 0.7, (box, [d.box for d in found])
+
+
+def test_speed_limit_sign_without_text_is_found() -> None:
+    scene, box = render.place(render.photo("rocket"), render.speed_limit_sign(), (900, 120), tilt=0.0)
+    assert covered(box, find(scene, C.STREET_SIGNS), scene.shape) >= 0.7
+
+
+def test_writing_on_a_wall_is_found() -> None:
+    wall = render.card((760, 150), (190, 180, 170), [("Call Jane: 555 0199", 64, (30, 40))])
+    scene, box = render.place(render.photo("brick"), wall, (200, 300))
+    text_box = (box[0] + 20, box[1] + 30, box[2] - 60, box[3] - 60)
+    assert covered(text_box, find(scene, C.WRITING), scene.shape) >= 0.7
+
+
+def test_small_faces_are_found() -> None:
+    """A 32-pixel face (a crowd's background) and a full-size one, in one picture."""
+    face = astronaut()[10:230, 150:310]
+    scene = render.photo("rocket").copy()
+    scene[100:320, 100:260] = face
+    small = np.asarray(Image.fromarray(face).resize((29, 40)))
+    scene[500:540, 900:929] = small
+    found = find(scene, C.HEADS)
+    assert covered((120, 140, 120, 140), found, scene.shape) >= 0.7
+    assert covered((902, 505, 25, 30), found, scene.shape) >= 0.7
+
+
+def test_nothing_is_found_on_plain_photos() -> None:
+    """No category fires on photos without personal information: a rocket, a wall, grass, gravel."""
+    for name in ("rocket", "brick", "grass", "gravel"):
+        found = default_engine().detect(render.photo(name), list(C))
+        assert found == [], (name, found)
+
+
+def test_each_shared_model_runs_once_per_image() -> None:
+    """The OCR line detector serves seven categories but runs once for an image."""
+    engine = default_engine()
+    ocr = engine.detectors[1].ocr  # type: ignore[attr-defined]
+    calls = []
+    original = ocr.find_lines
+    ocr.find_lines = lambda pixels: calls.append(1) or original(pixels)
+    try:
+        engine.detect(render.photo("coffee"), list(C))
+    finally:
+        ocr.find_lines = original
+    assert len(calls) == 1
