@@ -73,3 +73,28 @@ def _bmp() -> bytes:
     out = io.BytesIO()
     Image.fromarray(astronaut()).save(out, "BMP")
     return out.getvalue()
+
+
+@pytest.mark.parametrize("method", list(ObfuscationType))
+def test_redacted_text_cannot_be_read(tmp_path: Path, method: ObfuscationType) -> None:
+    """After redaction the OCR finds no characters inside any region it hid."""
+    import render
+    from piiblur.detect.ocr import Ocr
+
+    lines = [("Jane Doe, 42 Elm Road", 44, (30, 30)), ("Phone 555 0199", 44, (30, 100))]
+    note = render.card((620, 180), (240, 238, 230), lines)
+    scene, _ = render.place(render.photo("brick"), note, (300, 250))
+    source, target = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(scene).save(source)
+    result = redact_image(source, target, [PiiCategory.WRITING], method, default_engine())
+    assert result.detections, "the text was found"
+
+    ocr = Ocr()
+    before = np.asarray(Image.open(source).convert("RGB"))
+    after = np.asarray(Image.open(target).convert("RGB"))
+    assert "".join(t for t, _ in ocr.read(before, ocr.find_lines(before))).count("5") >= 2, "OCR reads the input"
+    for detection in result.detections:
+        b = detection.box.grown(0.1, after.shape[1], after.shape[0])
+        crop = np.ascontiguousarray(after[int(b.y) : int(b.y + b.h), int(b.x) : int(b.x + b.w)])
+        read = [text for text, score in ocr.read(crop, ocr.find_lines(crop)) if score > 0.5]
+        assert not any(ch.isalnum() for text in read for ch in text), (method, read)

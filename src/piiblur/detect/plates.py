@@ -1,8 +1,8 @@
 """License plates: text lines that read like a plate.
 
 No licence-compatible plate detector ships offline (see docs), and plate text is text: every OCR
-line that is plate-shaped (wider than tall, not too long) is read, and kept when its characters
-look like a registration — 4 to 10 letters and digits with at least one digit, mostly
+line that is plate-shaped (wider than tall, not too long, not part of a paragraph) is read, and
+kept when its characters look like a registration — 4 to 10 letters and digits with at least one digit, mostly
 alphanumeric. The box is grown to cover the plate's border and region strip.
 """
 
@@ -15,7 +15,8 @@ from piiblur.detect.ocr import Ocr, TextLine
 from piiblur.detect.text import TextBlocks
 from piiblur.domain import PiiCategory
 
-MIN_ASPECT, MAX_ASPECT = 1.3, 9.0
+MIN_ASPECT, MAX_ASPECT = 1.6, 8.0
+MAX_BLOCK_LINES = 2  # one- and two-row plates; a line inside a paragraph is not a plate
 PLATE_CHARS = re.compile(r"[A-Z0-9]")
 
 
@@ -40,7 +41,9 @@ class LicensePlateDetector:
         self.ocr = ocr
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
-        candidates = [line for line in TextBlocks.of(scene, self.ocr).lines if plate_shaped(line, scene)]
+        blocks = TextBlocks.of(scene, self.ocr).blocks
+        isolated = [line for block in blocks if len(block) <= MAX_BLOCK_LINES for line in block]
+        candidates = [line for line in isolated if plate_shaped(line, scene)]
         texts = self.ocr.texts(scene, candidates)
         return [
             Detection(PiiCategory.LICENSE_PLATES, _plate_box(line, scene), line.score, self.name)

@@ -1,0 +1,93 @@
+"""Detection speed on a 1280x720 photo carrying all 13 categories, models already loaded.
+
+    .venv/bin/python bench/speed.py [--repeat 5]
+
+The scene is rendered (tests/render.py: real fonts and symbologies warped into a real photo), so
+the benchmark needs nothing outside the repository. Reports the median of ``--repeat`` runs per
+category set and writes ``bench/results/speed.md`` and ``speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+import render  # noqa: E402
+
+from piiblur.detect import default_engine  # noqa: E402
+from piiblur.domain import PiiCategory as C  # noqa: E402
+
+TARGETS = {"heads": 0.25, "heads+license_plates": 0.6, "all 13 categories": 1.5}
+SETS = {"heads": [C.HEADS], "heads+license_plates": [C.HEADS, C.LICENSE_PLATES], "all 13 categories": list(C)}
+
+
+def scene_with_everything() -> np.ndarray:
+    """1280x720: a face, a plate, a sign, a card, a passport, a receipt, a code, a phone, a tattoo."""
+    scene = render.photo("coffee")
+    objects = [
+        (render.passport_page(), (20, 20), 0.45),
+        (render.credit_card(), (450, 30), 0.3),
+        (render.receipt(), (720, 20), 0.35),
+        (render.street_sign(), (980, 40), 0.4),
+        (render.license_plate(), (450, 240), 0.45),
+        (render.business_card_with_code(), (30, 360), 0.45),
+        (render.phone_showing_a_page(), (330, 360), 0.5),
+        (render.tattooed_skin(), (560, 420), 0.45),
+        (render.code_image("https://example.com/jane", render.zxingcpp.BarcodeFormat.QRCode), (1000, 300), 1.0),
+        (np.asarray(Image.fromarray(np.asarray(render.skdata.astronaut())).resize((220, 220))), (1030, 480), 1.0),
+    ]
+    for image, at, scale in objects:
+        size = (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale)))
+        scene, _ = render.place(scene, np.asarray(Image.fromarray(image).resize(size)), at, tilt=0.03)
+    return scene
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    engine = default_engine()
+    engine.warm_up()
+    scene = scene_with_everything()
+    rows = []
+    for name, categories in SETS.items():
+        engine.detect(scene, categories)  # warm caches and allocators for this input size
+        times = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            found = engine.detect(scene, categories)
+            times.append(time.perf_counter() - started)
+        counts: dict[str, int] = {}
+        for d in found:
+            counts[d.category.value] = counts.get(d.category.value, 0) + 1
+        rows.append(
+            {"set": name, "median_s": round(statistics.median(times), 3), "target_s": TARGETS[name], "found": counts}
+        )
+    result = {"image": "1280x720 rendered scene", "cpus": os.cpu_count(), "repeat": args.repeat, "rows": rows}
+    lines = [
+        "# Detection speed, 1280x720, models loaded",
+        "",
+        f"{os.cpu_count()} CPUs, median of {args.repeat} runs.",
+        "",
+    ]
+    lines += ["| categories | median s | target s | found |", "|---|---:|---:|---|"]
+    lines += [f"| {r['set']} | {r['median_s']} | {r['target_s']} | {r['found']} |" for r in rows]
+    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (REPO / "bench" / "results" / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    (REPO / "bench" / "results" / "speed.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
