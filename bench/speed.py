@@ -24,7 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import render  # noqa: E402
-
 from piiblur.detect import default_engine  # noqa: E402
 from piiblur.domain import PiiCategory as C  # noqa: E402
 
