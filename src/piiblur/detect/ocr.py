@@ -71,12 +71,18 @@ class Ocr:
             return self._engine
 
     def find_lines(self, pixels: RgbImage) -> list[TextLine]:
+        """Text lines in image coordinates. Small images are enlarged to the detector's working
+        size first: the model misses print under about ten pixels high."""
+        height, width = pixels.shape[:2]
+        scale = self.limit_side_len / max(height, width) if max(height, width) < self.limit_side_len else 1.0
         bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+        if scale > 1.0:
+            bgr = cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_CUBIC)
         result = self.engine._load_det_model()(bgr)  # type: ignore[no-untyped-call]
         if result.boxes is None or result.scores is None:
             return []
         return [
-            TextLine(np.asarray(quad, dtype=np.float32), float(score))
+            TextLine(np.asarray(quad, dtype=np.float32) / scale, float(score))
             for quad, score in zip(result.boxes, result.scores, strict=True)
         ]
 
@@ -95,10 +101,13 @@ class Ocr:
         """The scene's text lines, found once whichever family asks first."""
         return scene.memo("ocr.lines", lambda: self.find_lines(scene.pixels))
 
-    def texts(self, scene: Scene, lines: list[TextLine]) -> list[str]:
-        """Read lines of the scene, each line at most once per scene."""
-        cache: dict[int, str] = scene.memo("ocr.texts", dict)
+    def readings(self, scene: Scene, lines: list[TextLine]) -> list[tuple[str, float]]:
+        """(text, confidence) of lines of the scene, each line read at most once per scene."""
+        cache: dict[int, tuple[str, float]] = scene.memo("ocr.readings", dict)
         todo = [line for line in lines if id(line) not in cache]
-        for line, (text, _score) in zip(todo, self.read(scene.pixels, todo), strict=True):
-            cache[id(line)] = text
+        for line, reading in zip(todo, self.read(scene.pixels, todo), strict=True):
+            cache[id(line)] = reading
         return [cache[id(line)] for line in lines]
+
+    def texts(self, scene: Scene, lines: list[TextLine]) -> list[str]:
+        return [text for text, _ in self.readings(scene, lines)]

@@ -13,7 +13,7 @@ from piiblur.detect.ocr import Ocr, TextLine
 from piiblur.domain import PiiCategory
 
 MAX_LINE_FRACTION = 0.5
-BLOCK_MARGIN = 0.35  # of the median line height, on every side
+BLOCK_MARGIN = 0.6  # of the median line height, on every side
 
 
 class TextBlocks:
@@ -84,7 +84,18 @@ class WritingDetector:
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         found = []
-        for block in TextBlocks.of(scene, self.ocr).blocks:
+        blocks = TextBlocks.of(scene, self.ocr)
+        readings = dict(zip(map(id, blocks.lines), self.ocr.readings(scene, blocks.lines), strict=True))
+        for block in blocks.blocks:
+            if not any(legible(*readings[id(line)]) for line in block):
+                continue
             score = max(line.score for line in block)
             found.append(Detection(PiiCategory.WRITING, block_box(block, scene), score, self.name))
         return found
+
+
+def legible(text: str, confidence: float) -> bool:
+    """Whether a line reads as writing. Texture, dot grids and foliage make the line detector
+    report lines that read as nothing, or as one doubtful character."""
+    characters = sum(ch.isalnum() for ch in text)
+    return confidence >= 0.6 and (characters >= 2 or (characters == 1 and confidence >= 0.8))
