@@ -14,12 +14,12 @@ import numpy as np
 
 from piiblur.detect.base import Box, Detection, Scene
 from piiblur.detect.ocr import Ocr
-from piiblur.detect.text import TextBlocks, block_box
+from piiblur.detect.text import TextBlocks
 from piiblur.domain import PiiCategory
 
 WORK_SIDE = 800
 COLOUR_TOLERANCE = 40
-MIN_SIGN_PIXELS = 12  # at working scale, on the short side of the sign
+MIN_SIGN_PIXELS = 8  # at working scale, on the short side of the sign (the long side needs 12)
 
 
 class StreetSignDetector:
@@ -42,49 +42,78 @@ class StreetSignDetector:
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
         red = ((hue < 8) | (hue > 170)) & (sat > 110) & (val > 70)
-        blue = (hue > 100) & (hue < 125) & (sat > 130) & (val > 60)
+        blue = (hue > 88) & (hue < 128) & (sat > 100) & (val > 60)
         found: list[Detection] = []
         for mask, colour in ((red, "red"), (blue, "blue")):
             closed = cv2.morphologyEx(mask.astype(np.uint8) * 255, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
             contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             for contour in contours:
-                if _is_sign_shape(contour, colour, small.shape[:2]):
+                if _is_sign_shape(contour, colour, small.shape[:2]) and _has_sign_face(contour, mask, hsv):
                     x, y, w, h = cv2.boundingRect(contour)
                     box = Box(x / scale, y / scale, w / scale, h / scale).grown(0.08, scene.width, scene.height)
                     found.append(Detection(PiiCategory.STREET_SIGNS, box, 0.6, f"{self.name}:{colour}-shape"))
         return found
 
     def _text_signs(self, scene: Scene) -> list[Detection]:
-        found = []
-        for block in TextBlocks.of(scene, self.ocr).blocks:
-            heights = sorted(line.height for line in block)
-            line_height = heights[len(heights) // 2]
-            seed = block_box(block, scene, margin=0.3)
+        """Each line separately: stacked signs of different colours often merge into one block."""
+        found: list[Detection] = []
+        for line in TextBlocks.of(scene, self.ocr).lines:
+            box, pad = line.box, 0.3 * line.height
+            seed = Box(box.x - pad, box.y - pad, box.w + 2 * pad, box.h + 2 * pad).grown(0.0, scene.width, scene.height)
             background = _background_colour(scene, seed)
             if background is None or not _sign_colour(background):
                 continue
-            panel = _panel_extent(scene, seed, background, line_height)
+            panel = _panel_extent(scene, seed, background, line.height)
             if panel is None:
                 continue
             box = panel.grown(0.03, scene.width, scene.height)
-            found.append(Detection(PiiCategory.STREET_SIGNS, box, 0.6, f"{self.name}:panel"))
+            if not any(_mostly_inside(box, other.box) for other in found):
+                found.append(Detection(PiiCategory.STREET_SIGNS, box, 0.6, f"{self.name}:panel"))
         return found
 
 
 def _is_sign_shape(contour: np.ndarray, colour: str, shape: tuple[int, int]) -> bool:
+    """Judged on the convex hull: a sign's coloured border is often a broken ring at small sizes,
+    but its hull is still a disc, a triangle or a square; cars, clothes and awnings are not."""
     _, _, w, h = cv2.boundingRect(contour)
-    if min(w, h) < MIN_SIGN_PIXELS or max(w, h) > 0.35 * min(shape) or not 0.6 <= w / h <= 1.6:
+    if min(w, h) < MIN_SIGN_PIXELS or max(w, h) < 12 or max(w, h) > 0.35 * min(shape):
         return False
-    area = cv2.contourArea(contour)
-    hull_area = cv2.contourArea(cv2.convexHull(contour))
-    if hull_area <= 0 or area / hull_area < 0.85:
+    round_or_square = 0.6 <= w / h <= 1.6
+    if not round_or_square and (colour == "red" or not 0.3 <= w / h <= 3.3):
         return False
-    perimeter = cv2.arcLength(contour, True)
-    circularity = 4 * np.pi * area / max(perimeter * perimeter, 1e-6)
-    corners = len(cv2.approxPolyDP(contour, 0.04 * perimeter, True))
+    hull = cv2.convexHull(contour)
+    hull_area = cv2.contourArea(hull)
+    if hull_area <= 0 or cv2.contourArea(contour) < 0.12 * hull_area:
+        return False  # a few scattered pixels, not a painted border
+    perimeter = cv2.arcLength(hull, True)
+    circularity = 4 * np.pi * hull_area / max(perimeter * perimeter, 1e-6)
+    corners = len(cv2.approxPolyDP(hull, 0.06 * perimeter, True))
     if colour == "red":
-        return circularity > 0.75 or corners == 3
-    return circularity > 0.75 or (corners == 4 and area / (w * h) > 0.85)
+        return circularity > 0.82 or corners == 3
+    rectangle = corners == 4 and hull_area / (w * h) > 0.85
+    return rectangle or (round_or_square and circularity > 0.82)
+
+
+def _has_sign_face(contour: np.ndarray, colour_mask: np.ndarray, hsv: np.ndarray) -> bool:
+    """Signs carry a light face inside their coloured border or on their coloured disc: a red
+    ring around white (speed limits, warnings), or white symbols on blue. Red skin, cars and
+    clothes have no white inside them."""
+    hull = cv2.convexHull(contour)
+    inside = np.zeros(colour_mask.shape, np.uint8)
+    cv2.fillConvexPoly(inside, hull, 1)
+    region = inside > 0
+    if not region.any():
+        return False
+    white = (hsv[..., 1] < 70) & (hsv[..., 2] > 140)
+    white_share = float(white[region].mean())
+    colour_share = float(colour_mask[region].mean())
+    return white_share >= 0.12 and colour_share >= 0.15
+
+
+def _mostly_inside(inner: Box, outer: Box) -> bool:
+    ix = min(inner.x + inner.w, outer.x + outer.w) - max(inner.x, outer.x)
+    iy = min(inner.y + inner.h, outer.y + outer.h) - max(inner.y, outer.y)
+    return ix > 0 and iy > 0 and ix * iy > 0.8 * inner.area
 
 
 def _background_colour(scene: Scene, box: Box) -> np.ndarray | None:
@@ -102,8 +131,9 @@ def _sign_colour(rgb: np.ndarray) -> bool:
     hsv = cv2.cvtColor(rgb.reshape(1, 1, 3).astype(np.uint8), cv2.COLOR_RGB2HSV)[0, 0]
     hue, sat, val = int(hsv[0]), int(hsv[1]), int(hsv[2])
     saturated = sat > 100 and val > 50 and not 5 <= hue <= 25  # orange-brown skin tones excluded
-    navy = val < 100 and sat > 60 and 95 < hue < 135
-    return saturated or navy
+    navy = val < 100 and sat > 40 and 95 < hue < 135
+    black = val < 60  # black and dark-grey name signs with white lettering
+    return saturated or navy or black
 
 
 def _panel_extent(scene: Scene, seed: Box, background: np.ndarray, line_height: float) -> Box | None:
