@@ -167,6 +167,13 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 # --- videos -------------------------------------------------------------------------------------
 
 
+@dataclass
+class RenderedClip:
+    path: Path
+    face_boxes: list[tuple[int, int, int, int]]  # x, y, w, h of the face in each frame
+    fps: int
+
+
 def render_video(
     path: Path,
     seconds: float,
@@ -174,27 +181,47 @@ def render_video(
     size: tuple[int, int] = (320, 240),
     audio: bool = True,
     codec: str = "libx264",
-) -> Path:
-    """A clip of the astronaut's face sliding over a real photo background, with a sine tone.
+    crossings: float = 1.0,
+    rotation: int = 0,
+    metadata: dict[str, str] | None = None,
+    cut_at: int | None = None,
+) -> RenderedClip:
+    """The astronaut's face sliding across a real photo background, with a sine tone.
 
-    Rendered with PyAV/FFmpeg, so tests need no video files on disk.
+    ``crossings`` is how many times the face crosses the frame, bouncing back and forth (more is
+    faster); from frame
+    ``cut_at`` on the background changes (a scene cut). Rendered with PyAV/FFmpeg, so tests need
+    no video files on disk.
     """
     import av
 
     width, height = size
-    background = np.asarray(Image.fromarray(np.asarray(skdata.coffee())).resize((width, height)))
-    face = np.asarray(Image.fromarray(astronaut()[0:220, 140:320]).resize((height // 2 * 180 // 220, height // 2)))
+    backgrounds = [
+        np.asarray(Image.fromarray(np.asarray(getattr(skdata, name)())).resize((width, height)))
+        for name in ("coffee", "rocket")
+    ]
+    face_h = height // 2
+    face = np.asarray(Image.fromarray(astronaut()[20:230, 160:310]).resize((face_h * 150 // 210, face_h)))
     frames = max(1, round(seconds * fps))
+    boxes = []
     with av.open(str(path), "w") as container:
+        for key, value in (metadata or {}).items():
+            container.metadata[key] = value
         video = container.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         sound = container.add_stream("aac" if codec == "libx264" else "libopus", rate=48000) if audio else None
         for index in range(frames):
-            canvas = background.copy()
-            x = int((width - face.shape[1]) * index / max(1, frames - 1))
+            canvas = backgrounds[1 if cut_at is not None and index >= cut_at else 0].copy()
+            phase = (index / max(1, frames - 1) * crossings) % 2.0
+            x = int((width - face.shape[1]) * (phase if phase <= 1 else 2 - phase))  # back and forth
             y = (height - face.shape[0]) // 2
             canvas[y : y + face.shape[0], x : x + face.shape[1]] = face
-            container.mux(video.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+            boxes.append((x, y, face.shape[1], face.shape[0]))
+            frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if sound is not None:
             rate, samples = 48000, int(48000 * seconds)
@@ -204,9 +231,9 @@ def render_video(
                 chunk = tone[start : start + step]
                 if len(chunk) < step:
                     chunk = np.pad(chunk, (0, step - len(chunk)))
-                frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-                frame.sample_rate = rate
-                frame.pts = start
-                container.mux(sound.encode(frame))
+                audio_frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+                audio_frame.sample_rate = rate
+                audio_frame.pts = start
+                container.mux(sound.encode(audio_frame))
             container.mux(sound.encode(None))
-    return path
+    return RenderedClip(path, boxes, fps)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conftest import astronaut, jpeg_with_exif
+from conftest import astronaut, jpeg_with_exif, render_video
 
 
 def piiblur(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -71,6 +71,11 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
     done = json.loads(piiblur(tmp_path, "redact", str(photo), str(out), "--categories", "heads", "--json").stdout)
     assert done == {"output": str(out), "detections": 1}
     assert Image.open(out).format == "JPEG" and not Image.open(out).getexif()
+
+    clip = render_video(tmp_path / "clip.mp4", 1.0, fps=10).path
+    result = piiblur(tmp_path, "redact", str(clip), str(tmp_path / "out.mp4"), "--categories", "heads")
+    assert "100%" in result.stderr, "a progress bar is drawn on the terminal"
+    assert result.stdout.strip().endswith("region(s) hidden")
 
     bad = piiblur(tmp_path, "detect", str(photo), "--categories", "faces", check=False)
     assert bad.returncode == 1 and "Unknown PII category 'faces'" in bad.stderr

@@ -78,14 +78,14 @@ def test_upload_over_the_size_limit_is_413(api_only: Server, tmp_path: Path) -> 
 
 
 def test_video_over_ten_minutes_is_422(client: Client, tmp_path: Path) -> None:
-    long_clip = render_video(tmp_path / "long.mp4", 601, fps=1, size=(32, 32), audio=False)
+    long_clip = render_video(tmp_path / "long.mp4", 601, fps=1, size=(32, 32), audio=False).path
     response = upload(client, long_clip.read_bytes(), "long.mp4", "heads")
     assert response.status_code == 422
     assert "longer than the 10 minute limit" in response.json()["error"]
 
 
 def test_video_is_redacted_with_its_audio(client: Client, tmp_path: Path) -> None:
-    clip = render_video(tmp_path / "walk.mp4", 2.0)
+    clip = render_video(tmp_path / "walk.mp4", 2.0).path
     response = upload(client, clip.read_bytes(), "walk.mp4", "heads")
     assert response.status_code == 201, response.text
     body = client.wait(response.json()["media_id"], timeout=120)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from piiblur.config import get_settings
 from piiblur.domain import ObfuscationType, PiiCategory, Plan, parse_categories
@@ -181,7 +182,18 @@ def redact(
     if info.media_type is MediaType.IMAGE:
         found = len(redact_image(source, target, wanted, obfuscation, engine).detections)
     else:
-        found = len(redact_video(source, target, info.file_format, wanted, obfuscation, engine).detections)
+        from rich.progress import Progress
+
+        # The bar goes to stderr, so `--json` output on stdout stays one clean object.
+        with Progress(console=Console(stderr=True), transient=as_json) as progress:
+            task = progress.add_task(f"redacting {source.name}", total=100)
+
+            def advance(fraction: float) -> None:
+                progress.update(task, completed=round(fraction * 100))
+
+            video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance)
+            progress.update(task, completed=100)
+        found = len(video.detections)
     _emit(as_json, {"output": str(target), "detections": found}, f"{target}: {found} region(s) hidden")
 
 

@@ -1,0 +1,113 @@
+"""The video pipeline on rendered clips: every frame hidden, sound kept, format and timing kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from conftest import RenderedClip, render_video
+from piiblur.detect import default_engine
+from piiblur.domain import ObfuscationType, PiiCategory
+from piiblur.redact.video import VideoRedaction, redact_video
+
+HEADS = [PiiCategory.HEADS]
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def uncovered_frames(clip: RenderedClip, output: Path) -> list[int]:
+    """Frames where the face region of the output still looks like the input's face."""
+    before, after = frames_of(clip.path), frames_of(output)
+    assert len(before) == len(after)
+    leaks = []
+    for index, ((x, y, w, h), a, b) in enumerate(zip(clip.face_boxes, before, after, strict=True)):
+        inner = (slice(y + h // 6, y + h - h // 6), slice(x + w // 6, x + w - w // 6))
+        if np.abs(a[inner].astype(int) - b[inner].astype(int)).mean() < 8:
+            leaks.append(index)
+    return leaks
+
+
+def redact(clip: RenderedClip, out: Path, file_format: str = "mp4") -> VideoRedaction:
+    return redact_video(clip.path, out, file_format, HEADS, ObfuscationType.BLUR, default_engine())
+
+
+def stream_facts(path: Path) -> dict[str, tuple[str, float]]:
+    with av.open(str(path)) as container:
+        facts = {}
+        for stream in container.streams:
+            duration = float(stream.duration * stream.time_base) if stream.duration else container.duration / 1e6
+            facts[stream.type] = (stream.codec_context.name, duration)
+        return facts
+
+
+def test_mp4_keeps_frames_timing_and_audio(tmp_path: Path) -> None:
+    clip = render_video(tmp_path / "in.mp4", 3.0, fps=25)
+    out = tmp_path / "out.mp4"
+    result = redact(clip, out)
+    assert result.frames == 75 and len(result.keyframes) < 75, "detection runs on keyframes only"
+    before, after = stream_facts(clip.path), stream_facts(out)
+    assert after["video"][0] == "h264" and after["audio"][0] == before["audio"][0] == "aac"
+    assert abs(after["video"][1] - before["video"][1]) <= 1 / 25
+    assert abs(after["audio"][1] - before["audio"][1]) <= 0.05
+    assert len(frames_of(out)) == 75
+    assert uncovered_frames(clip, out) == []
+    data = out.read_bytes()
+    assert 0 < data.find(b"moov") < data.find(b"mdat"), "faststart: the index comes before the media data"
+
+
+def test_fast_face_is_never_uncovered(tmp_path: Path) -> None:
+    """The face crosses a 480-pixel frame three times a second: ~40 pixels a frame."""
+    clip = render_video(tmp_path / "fast.mp4", 2.0, fps=25, size=(480, 270), crossings=6, audio=False)
+    out = tmp_path / "out.mp4"
+    result = redact(clip, out)
+    assert uncovered_frames(clip, out) == [], result.keyframes
+
+
+def test_webm_and_mov_keep_their_container(tmp_path: Path) -> None:
+    webm = render_video(tmp_path / "in.webm", 1.5, fps=20, codec="libvpx-vp9")
+    redact(webm, tmp_path / "out.webm", "webm")
+    facts = stream_facts(tmp_path / "out.webm")
+    assert facts["video"][0] == "vp9" and facts["audio"][0] == "opus"
+    assert uncovered_frames(webm, tmp_path / "out.webm") == []
+
+    mov = render_video(tmp_path / "in.mov", 1.0, fps=20)
+    redact(mov, tmp_path / "out.mov", "mov")
+    with av.open(str(tmp_path / "out.mov")) as container:
+        assert "mov" in container.format.name and container.streams.video[0].codec_context.name == "h264"
+
+
+def test_rotation_kept_and_location_removed(tmp_path: Path) -> None:
+    tags = {"location": "+48.8577+002.2950/", "comment": "serial SN-123456"}
+    clip = render_video(tmp_path / "phone.mp4", 1.0, fps=20, rotation=90, metadata=tags)
+    with av.open(str(clip.path)) as container:
+        assert container.metadata.get("location") == tags["location"], "the input carries a location"
+        assert next(container.decode(video=0)).rotation == 90
+    out = tmp_path / "out.mp4"
+    redact(clip, out)
+    with av.open(str(out)) as container:
+        assert "location" not in container.metadata and "comment" not in container.metadata
+        assert next(container.decode(video=0)).rotation == 90
+    assert b"SN-123456" not in out.read_bytes() and b"+48.8577" not in out.read_bytes()
+
+
+def test_scene_cut_forces_a_keyframe(tmp_path: Path) -> None:
+    clip = render_video(tmp_path / "cut.mp4", 2.0, fps=20, cut_at=23, audio=False)
+    out = tmp_path / "out.mp4"
+    result = redact(clip, out)
+    assert 23 in result.keyframes
+    assert uncovered_frames(clip, out) == []
+
+
+@pytest.mark.parametrize("method", list(ObfuscationType))
+def test_video_faces_are_not_found_after_redaction(tmp_path: Path, method: ObfuscationType) -> None:
+    clip = render_video(tmp_path / "in.mp4", 1.0, fps=10, audio=False)
+    out = tmp_path / "out.mp4"
+    redact_video(clip.path, out, "mp4", HEADS, method, default_engine())
+    for frame in frames_of(out):
+        assert default_engine().detect(frame, HEADS) == []
