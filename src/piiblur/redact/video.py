@@ -22,7 +22,7 @@ import av
 import cv2
 import numpy as np
 
-from piiblur.detect import Detection, DetectionEngine
+from piiblur.detect import Box, Detection, DetectionEngine
 from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.redact import tracking
@@ -31,9 +31,9 @@ from piiblur.redact.tracking import Keyframe
 
 VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 CONTAINER_FORMATS = {"mp4": "mp4", "mov": "mov", "webm": "webm"}
-MAX_STRIDE = 8
+MAX_STRIDE = 10
 FAST_MOTION = 0.5  # of an object's size between keyframes: detect more often
-SLOW_MOTION = 0.15
+SLOW_MOTION = 0.3
 SCENE_CUT = 40.0  # mean absolute difference of 32x18 grey thumbnails, 0-255
 
 ProgressCallback = Callable[[float], None]
@@ -45,7 +45,8 @@ class VideoRedaction:
     height: int
     frames: int = 0
     keyframes: list[int] = field(default_factory=list)
-    detections: list[tuple[int, Detection]] = field(default_factory=list)
+    detections: list[tuple[int, Detection]] = field(default_factory=list)  # on keyframes
+    regions_per_frame: list[list[Box]] = field(default_factory=list)  # what was hidden, frame by frame
 
 
 @dataclass
@@ -63,7 +64,7 @@ class _Redactor:
         engine: DetectionEngine,
         categories: Sequence[PiiCategory],
         obfuscation: ObfuscationType,
-        write: Callable[[av.VideoFrame, RgbImage], None],
+        write: Callable[[av.VideoFrame, RgbImage, list[Detection]], None],
     ) -> None:
         self.engine, self.categories, self.obfuscation, self.write = engine, categories, obfuscation, write
         self.stride = MAX_STRIDE // 2
@@ -99,7 +100,7 @@ class _Redactor:
         self.result.keyframes.append(item.index)
         self.result.detections.extend((item.index, d) for d in keyframe.detections)
         self._flush_between(keyframe)
-        self.write(item.frame, obfuscate(item.pixels, keyframe.detections, self.obfuscation))
+        self._write(item, keyframe.detections)
         self.last_key = keyframe
 
     def _close_segment(self) -> None:
@@ -115,8 +116,7 @@ class _Redactor:
         pairing = tracking.pair(self.last_key, keyframe)
         for item in self.pending:
             height, width = item.pixels.shape[:2]
-            regions = tracking.between(self.last_key, keyframe, pairing, item.index, width, height)
-            self.write(item.frame, obfuscate(item.pixels, regions, self.obfuscation))
+            self._write(item, tracking.between(self.last_key, keyframe, pairing, item.index, width, height))
         self.pending.clear()
         motion = pairing.max_relative_motion()
         if motion > FAST_MOTION:
@@ -126,8 +126,11 @@ class _Redactor:
 
     def _emit_plain(self) -> None:
         for item in self.pending:
-            self.write(item.frame, item.pixels)
+            self._write(item, [])
         self.pending.clear()
+
+    def _write(self, item: _Pending, regions: list[Detection]) -> None:
+        self.write(item.frame, obfuscate(item.pixels, regions, self.obfuscation), regions)
 
 
 def redact_video(
@@ -152,10 +155,11 @@ def redact_video(
         total = in_video.frames or _estimated_frames(inp, in_video)
         result = VideoRedaction(in_video.codec_context.width, in_video.codec_context.height)
 
-        def write(frame: av.VideoFrame, pixels: RgbImage) -> None:
+        def write(frame: av.VideoFrame, pixels: RgbImage, regions: list[Detection]) -> None:
             hidden = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
             hidden.pts, hidden.time_base = frame.pts, frame.time_base
             out.mux(out_video.encode(hidden))
+            result.regions_per_frame.append([d.box for d in regions])
             result.frames += 1
             if on_progress is not None and total:
                 on_progress(min(1.0, result.frames / total))
