@@ -31,7 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import render_video  # noqa: E402
-
 from piiblur.detect import Box, default_engine  # noqa: E402
 from piiblur.domain import ObfuscationType, PiiCategory  # noqa: E402
 from piiblur.redact.video import CONTAINER_FORMATS, VIDEO_CODECS, redact_video  # noqa: E402
@@ -87,7 +86,16 @@ def speed(size: tuple[int, int], seconds: float, with_deface: bool, work: Path) 
         row["fps"][name] = frames / elapsed
     if with_deface and (command := deface_command()):
         out = work / f"deface_{size[1]}.mp4"
-        run = [*command, str(clip.path), "-o", str(out), "--backend", "onnxrt", "--execution-provider", "CPUExecutionProvider"]
+        run = [
+            *command,
+            str(clip.path),
+            "-o",
+            str(out),
+            "--backend",
+            "onnxrt",
+            "--execution-provider",
+            "CPUExecutionProvider",
+        ]
         elapsed = timed(lambda: subprocess.run(run, check=True, capture_output=True, timeout=1800))
         row["fps"]["deface 1.5.0 (heads)"] = frames / elapsed
     row["fps"] = {k: round(v, 2) for k, v in row["fps"].items()}
@@ -115,7 +123,9 @@ def labelled_clip(work: Path) -> dict[str, Any] | None:
     for entry in json.loads(labels_path.read_text()).get("videos", []):
         out = work / "labelled.mp4"
         started = time.perf_counter()
-        result = redact_video(EVAL / entry["file"], out, "mp4", [PiiCategory.HEADS], ObfuscationType.BLUR, default_engine())
+        result = redact_video(
+            EVAL / entry["file"], out, "mp4", [PiiCategory.HEADS], ObfuscationType.BLUR, default_engine()
+        )
         elapsed = time.perf_counter() - started
         misses, total = [], 0
         for key in entry["keyframes"]:
@@ -126,8 +136,14 @@ def labelled_clip(work: Path) -> dict[str, Any] | None:
                 if covered(label, result.regions_per_frame[key["frame"]]) < 0.7:
                     misses.append(key["frame"])
         results.append(
-            {"file": entry["file"], "frames": result.frames, "labelled_faces": total, "uncovered": misses,
-             "keyframes": len(result.keyframes), "fps": round(result.frames / elapsed, 2)}
+            {
+                "file": entry["file"],
+                "frames": result.frames,
+                "labelled_faces": total,
+                "uncovered": misses,
+                "keyframes": len(result.keyframes),
+                "fps": round(result.frames / elapsed, 2),
+            }
         )
     return {"clips": results}
 

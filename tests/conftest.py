@@ -81,7 +81,7 @@ class Server:
 
     def context(self) -> ServiceContext:
         """Direct access to the same database and storage, for arranging and checking state."""
-        return build_context(Settings(data_dir=self.data_dir))
+        return build_context(Settings(data_dir=self.data_dir, database_url=self.env.get("PIIBLUR_DATABASE_URL")))
 
 
 @dataclass
