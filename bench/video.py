@@ -37,7 +37,11 @@ from piiblur.redact.video import CONTAINER_FORMATS, VIDEO_CODECS, redact_video  
 
 EVAL = REPO.parent / "shared" / "eval"
 DEFACE_VENV = REPO / "bench" / ".deface-venv"
-SETS = {"heads+license_plates": [PiiCategory.HEADS, PiiCategory.LICENSE_PLATES], "all 13 categories": list(PiiCategory)}
+SETS = {
+    "heads": [PiiCategory.HEADS],
+    "heads+license_plates": [PiiCategory.HEADS, PiiCategory.LICENSE_PLATES],
+    "all 13 categories": list(PiiCategory),
+}
 
 
 def plain_transcode(source: Path, target: Path) -> None:
