@@ -111,3 +111,32 @@ def test_video_faces_are_not_found_after_redaction(tmp_path: Path, method: Obfus
     redact_video(clip.path, out, "mp4", HEADS, method, default_engine())
     for frame in frames_of(out):
         assert default_engine().detect(frame, HEADS) == []
+
+
+def test_moving_plate_hidden_in_every_frame_beside_a_face(tmp_path: Path) -> None:
+    """Two channels: heads on a short stride, OCR-based plates on a longer one; both every frame."""
+    import render
+
+    plate = render.license_plate()[:, :, :]
+    plate = np.asarray(
+        av.VideoFrame.from_ndarray(plate, format="rgb24").reformat(width=260, height=56).to_ndarray(format="rgb24")
+    )
+    background = render.photo("coffee", (640, 360))
+    path = tmp_path / "plate.mp4"
+    boxes = []
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for index in range(40):
+            canvas = background.copy()
+            x, y = 40 + 6 * index, 250
+            canvas[y : y + 56, x : x + 260] = plate
+            boxes.append((x, y, 260, 56))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        container.mux(stream.encode(None))
+    clip = RenderedClip(path, boxes, 20)
+    out = tmp_path / "out.mp4"
+    categories = [PiiCategory.HEADS, PiiCategory.LICENSE_PLATES]
+    result = redact_video(path, out, "mp4", categories, ObfuscationType.PIXELATION, default_engine())
+    assert any(d.category is PiiCategory.LICENSE_PLATES for _, d in result.detections)
+    assert uncovered_frames(clip, out) == []
