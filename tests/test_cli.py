@@ -14,8 +14,10 @@ from PIL import Image
 from conftest import astronaut, jpeg_with_exif, render_video
 
 
-def piiblur(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"PIIBLUR_DATA_DIR": str(data_dir)}
+def piiblur(
+    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PIIBLUR_DATA_DIR": str(data_dir)} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "piiblur", *args], env=env, capture_output=True, text=True, check=check, timeout=120
     )

@@ -24,6 +24,8 @@ accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+webhooks_app = typer.Typer(help="Manage webhook endpoints.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 CategoriesOption = Annotated[
@@ -67,8 +69,10 @@ def serve(
 
     from piiblur.api.app import create_app
 
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    settings = get_settings().model_copy(
+        update={"host": host or get_settings().host, "port": port or get_settings().port}
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
 @accounts_app.command("create")
@@ -156,6 +160,84 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id")], as_json: 
         except ServiceError as error:
             raise _fail(str(error), as_json) from None
         _emit(as_json, {"key_id": key.id, "revoked": True}, f"key {key.id} revoked")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    account: Annotated[str, typer.Option(help="Account id")],
+    url: Annotated[str, typer.Option(help="https:// URL that receives events")],
+    events: Annotated[str | None, typer.Option(help="Comma-separated events (default: all)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add an endpoint. Its signing secret is printed once."""
+    from piiblur.services import webhooks as webhook_service
+
+    ctx = _context()
+    chosen = [e.strip() for e in events.split(",") if e.strip()] if events else None
+    with ctx.sessions() as session:
+        try:
+            account_service.get_account(session, account)
+            new = webhook_service.create_endpoint(session, ctx.settings, account, url, chosen)
+        except ServiceError as error:
+            raise _fail(str(error), as_json) from None
+        payload = {"webhook_id": new.endpoint.id, "secret": new.secret, "events": new.endpoint.events}
+        _emit(as_json, payload, f"webhook {new.endpoint.id} -> {url}\nsecret (shown once): {new.secret}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    account: Annotated[str | None, typer.Option(help="Only this account's endpoints")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    from piiblur.services import webhooks as webhook_service
+
+    ctx = _context()
+    with ctx.sessions() as session:
+        rows = [
+            {"webhook_id": e.id, "account_id": e.account_id, "url": e.url, "events": e.events, "enabled": e.enabled}
+            for e in webhook_service.list_endpoints(session, account)
+        ]
+    lines = [f"{r['webhook_id']}  {r['url']}  {'enabled' if r['enabled'] else 'disabled'}" for r in rows]
+    _emit(as_json, {"webhooks": rows}, "\n".join(lines) or "no webhooks")
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(webhook_id: Annotated[str, typer.Argument(help="Webhook id")], as_json: JsonFlag = False) -> None:
+    from piiblur.services import webhooks as webhook_service
+
+    ctx = _context()
+    with ctx.sessions() as session:
+        try:
+            webhook_service.remove_endpoint(session, webhook_id)
+        except ServiceError as error:
+            raise _fail(str(error), as_json) from None
+    _emit(as_json, {"webhook_id": webhook_id, "removed": True}, f"webhook {webhook_id} removed")
+
+
+@webhooks_app.command("test")
+def webhooks_test(webhook_id: Annotated[str, typer.Argument(help="Webhook id")], as_json: JsonFlag = False) -> None:
+    """Send a signed ``webhook.test`` event now and report the receiver's answer."""
+    from piiblur.jobs.webhooks import WebhookDispatcher
+    from piiblur.services import webhooks as webhook_service
+
+    ctx = _context()
+    with ctx.sessions() as session:
+        try:
+            delivery = webhook_service.enqueue_test(session, webhook_service.get_endpoint(session, webhook_id))
+        except ServiceError as error:
+            raise _fail(str(error), as_json) from None
+        claimed = webhook_service.claim_due(session)
+    status = WebhookDispatcher(ctx).deliver(delivery.id) if delivery.id in claimed else "pending"
+    with ctx.sessions() as session:
+        attempts = webhook_service.deliveries(session, webhook_id, limit=1)[0][1]
+    last = attempts[-1] if attempts else None
+    payload = {
+        "delivery_id": delivery.id,
+        "status": status,
+        "status_code": last.status_code if last else None,
+        "error": last.error if last else None,
+    }
+    _emit(as_json, payload, f"{delivery.id}: {status} ({payload['status_code'] or payload['error']})")
 
 
 @app.command()

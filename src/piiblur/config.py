@@ -53,6 +53,19 @@ class Settings(BaseSettings):
 
     inference_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
 
+    secret_key: str | None = Field(
+        default=None, description="Encrypts webhook secrets at rest; default: a key generated once in data_dir"
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhook URLs on loopback/private/link-local addresses (tests, intranets)"
+    )
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        description="Seconds before each retry (jitter added); about a day in all by default",
+    )
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 1.0
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'piiblur.db').resolve()}"
@@ -60,6 +73,11 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or (self.data_dir / "media").resolve().as_uri()
+
+    @property
+    def base_url(self) -> str:
+        """Where this service is reached, for links in webhooks sent outside any request."""
+        return self.public_base_url or f"http://{self.host}:{self.port}"
 
     def limits_for(self, plan: Plan) -> PlanLimits:
         return self.plan_limits.get(plan, DEFAULT_PLAN_LIMITS[plan])

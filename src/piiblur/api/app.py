@@ -12,10 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from piiblur import __version__
 from piiblur.api.errors import install_error_handlers
 from piiblur.api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
-from piiblur.api.routes import health, media, usage
+from piiblur.api.routes import account, health, media, usage, webhooks
 from piiblur.config import Settings, get_settings
 from piiblur.detect import default_engine
 from piiblur.jobs import InProcessWorkers
+from piiblur.jobs.webhooks import WebhookDispatcher
 from piiblur.services.context import build_context
 
 API_PREFIX = "/api/v1"
@@ -31,14 +32,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(detection_engine.warm_up)
         workers = InProcessWorkers(context, detection_engine, settings.workers)
         workers.start()
+        dispatcher = WebhookDispatcher(context)
+        dispatcher.start()
         app.state.context = context
         app.state.detection_engine = detection_engine
         app.state.queue = workers
         app.state.rate_limiter = RateLimiter()
+        app.state.webhooks = dispatcher
         try:
             yield
         finally:
             await run_in_threadpool(workers.stop)
+            await run_in_threadpool(dispatcher.stop)
             context.close()
 
     app = FastAPI(title="PiiBlur", version=__version__, lifespan=lifespan)
@@ -47,4 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(usage.router, prefix=API_PREFIX)
+    app.include_router(webhooks.router, prefix=API_PREFIX)
+    app.include_router(account.router, prefix=API_PREFIX)
     return app

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from piiblur.db.models import Media
+from piiblur.db.models import Media, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from piiblur.services.usage import Usage
 
 
@@ -122,3 +122,80 @@ class UsageResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class WebhookCreate(BaseModel):
+    url: str
+    events: list[str] | None = None
+
+
+class WebhookOut(BaseModel):
+    webhook_id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: str | None
+
+    @classmethod
+    def of(cls, endpoint: WebhookEndpoint) -> WebhookOut:
+        return cls(
+            webhook_id=endpoint.id,
+            url=endpoint.url,
+            events=endpoint.events,
+            enabled=endpoint.enabled,
+            disabled_reason=endpoint.disabled_reason,
+            created_at=timestamp(endpoint.created_at),
+        )
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Shown once: store it to verify signatures")
+
+
+class AttemptOut(BaseModel):
+    attempted_at: str | None
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: str
+    event: str
+    status: str
+    attempts: list[AttemptOut]
+    created_at: str | None
+    delivered_at: str | None
+    next_attempt_at: str | None
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryOut:
+        return cls(
+            delivery_id=delivery.id,
+            event=delivery.event,
+            status=delivery.status,
+            attempts=[
+                AttemptOut(
+                    attempted_at=timestamp(a.attempted_at),
+                    status_code=a.status_code,
+                    duration_ms=a.duration_ms,
+                    error=a.error,
+                )
+                for a in attempts
+            ],
+            created_at=timestamp(delivery.created_at),
+            delivered_at=timestamp(delivery.delivered_at),
+            next_attempt_at=timestamp(delivery.next_attempt_at) if delivery.status == "pending" else None,
+        )
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    email: str
+    plan: str
+    retention_hours: int
+
+
+class AccountUpdate(BaseModel):
+    retention_hours: int

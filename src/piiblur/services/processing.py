@@ -19,6 +19,7 @@ from piiblur.detect import Detection, DetectionEngine
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.redact.image import redact_image
 from piiblur.redact.video import redact_video
+from piiblur.services import webhooks
 from piiblur.services.context import ServiceContext
 from piiblur.services.media import mark_original_deleted
 from piiblur.services.usage import still_within_quota
@@ -139,9 +140,11 @@ def _finish_completed(
     media.progress = 100
     media.detections = detections
     media.error_message = None
+    webhooks.enqueue(session, account.id, "media.processed", webhooks.processed_payload(media, ctx.settings.base_url))
     if account.retention_hours == 0 and media.original_key is not None:
         ctx.storage.delete(media.original_key)
         mark_original_deleted(media)
+        webhooks.enqueue(session, account.id, "media.source_deleted", webhooks.source_deleted_payload(media))
     else:
         media.original_delete_after = now + timedelta(hours=account.retention_hours)
     session.commit()
@@ -154,4 +157,5 @@ def _finish_failed(session: Session, media_id: str) -> None:
     media.status = MediaStatus.FAILED.value
     media.error_message = PROCESSING_FAILED
     media.processed_at = None
+    webhooks.enqueue(session, media.account_id, "media.failed", webhooks.failed_payload(media))
     session.commit()

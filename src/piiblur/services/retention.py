@@ -7,12 +7,14 @@ from datetime import datetime
 from sqlalchemy import select
 
 from piiblur.db.models import Media, utcnow
+from piiblur.services import webhooks
 from piiblur.services.context import ServiceContext
 from piiblur.services.media import mark_original_deleted
 
 
 def delete_due_originals(ctx: ServiceContext, now: datetime | None = None) -> list[str]:
-    """Delete every original kept past its retention; returns the media ids affected."""
+    """Delete every original kept past its retention, and tell the account's webhooks; returns
+    the media ids affected. ``now`` lets operators (and tests) run the janitor for a given time."""
     moment = now or utcnow()
     deleted: list[str] = []
     with ctx.sessions() as session:
@@ -23,6 +25,7 @@ def delete_due_originals(ctx: ServiceContext, now: datetime | None = None) -> li
             assert media.original_key is not None
             ctx.storage.delete(media.original_key)
             mark_original_deleted(media)
+            webhooks.enqueue(session, media.account_id, "media.source_deleted", webhooks.source_deleted_payload(media))
             deleted.append(media.id)
         session.commit()
     return deleted

@@ -1,0 +1,253 @@
+"""Webhooks to a real receiver on loopback: signed, byte-identical, retried, durable, no SSRF;
+and retention that deletes originals when promised."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import Client, Server, astronaut, make_client, png_bytes
+from piiblur.client import InvalidSignatureError, verify_webhook
+from piiblur.db.models import utcnow
+from piiblur.services.retention import delete_due_originals
+from piiblur.webhooks.destinations import UnsafeDestinationError, resolve
+from test_api import upload
+from test_cli import piiblur
+
+FAST_RETRIES = {
+    "PIIBLUR_WEBHOOK_ALLOW_PRIVATE": "1",
+    "PIIBLUR_WEBHOOK_RETRY_SCHEDULE": "[0.3, 0.3, 0.3]",
+    "PIIBLUR_WEBHOOK_POLL_SECONDS": "0.1",
+}
+
+
+class Receiver:
+    """An HTTP server on loopback that records every request and answers from a script."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.script: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.script.pop(0) if receiver.script else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def events(self, name: str) -> list[tuple[dict[str, str], bytes]]:
+        return [(h, b) for h, b in self.requests if json.loads(b)["event"] == name]
+
+    def wait_for(self, count: int, name: str | None = None, timeout: float = 20) -> list[tuple[dict[str, str], bytes]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.events(name) if name else self.requests
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"received {len(self.requests)} requests, wanted {count} {name or ''}")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def hook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("hooks") / "data", env=FAST_RETRIES).start()
+    yield server
+    server.stop()
+
+
+def add_webhook(client: Client, url: str, events: list[str] | None = None) -> dict[str, str]:
+    response = client.http.post("/api/v1/webhooks", json={"url": url, "events": events})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_events_are_signed_and_sent_as_signed(hook_server: Server, receiver: Receiver) -> None:
+    client = make_client(hook_server)
+    hook = add_webhook(client, receiver.url)
+    assert hook["secret"].startswith("whsec_") and hook["events"] == [
+        "media.processed",
+        "media.failed",
+        "media.source_deleted",
+    ]
+    assert "secret" not in client.http.get("/api/v1/webhooks").json()[0], "the secret is shown once"
+
+    media_id = upload(client, png_bytes(astronaut()), "a.png", "heads").json()["media_id"]
+    client.wait(media_id)
+    ((headers, body),) = receiver.wait_for(1, "media.processed")
+    payload = verify_webhook(body, headers, hook["secret"])
+    assert payload == {
+        "event": "media.processed",
+        "media_id": media_id,
+        "status": "completed",
+        "processed_at": client.http.get(f"/api/v1/media/{media_id}").json()["processed_at"],
+        "download_url": f"{hook_server.url}/api/v1/media/{media_id}/download",
+    }
+    assert headers["x-piiblur-signature"].startswith("sha256=") and len(headers["x-piiblur-signature"]) == 71
+    with pytest.raises(InvalidSignatureError):
+        verify_webhook(body, headers, "whsec_" + "A" * 44)
+    with pytest.raises(InvalidSignatureError):
+        verify_webhook(body.replace(b"completed", b"Completed"), headers, hook["secret"])
+
+    # Retention 0 (the default): the original went right after processing, and the receiver heard.
+    ((headers, body),) = receiver.wait_for(1, "media.source_deleted")
+    deleted = verify_webhook(body, headers, hook["secret"])
+    assert set(deleted) == {"event", "media_id", "deleted_at"} and deleted["media_id"] == media_id
+    assert client.http.get(f"/api/v1/media/{media_id}/original").status_code == 404
+
+
+def test_failures_are_retried_with_one_id_then_never_again(hook_server: Server, receiver: Receiver) -> None:
+    client = make_client(hook_server)
+    hook = add_webhook(client, receiver.url)
+    receiver.script = [500, 503]
+    sent = client.http.post(f"/api/v1/webhooks/{hook['webhook_id']}/test").json()
+    attempts = receiver.wait_for(3)
+    assert {h["webhook-id"] for h, _ in attempts} == {sent["delivery_id"]}
+    assert len({b for _, b in attempts}) == 1, "every attempt carries the same body"
+    time.sleep(1.5)
+    assert len(receiver.requests) == 3, "a delivered event is not sent again"
+    (delivery,) = client.http.get(f"/api/v1/webhooks/{hook['webhook_id']}/deliveries").json()
+    assert delivery["status"] == "delivered"
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]
+    assert all(a["duration_ms"] >= 0 for a in delivery["attempts"])
+
+
+def test_gone_disables_the_endpoint(hook_server: Server, receiver: Receiver) -> None:
+    client = make_client(hook_server)
+    hook = add_webhook(client, receiver.url)
+    receiver.script = [410]
+    client.http.post(f"/api/v1/webhooks/{hook['webhook_id']}/test")
+    receiver.wait_for(1)
+    deadline = time.monotonic() + 10
+    while client.http.get("/api/v1/webhooks").json()[0]["enabled"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (endpoint,) = client.http.get("/api/v1/webhooks").json()
+    assert endpoint["enabled"] is False and "410" in endpoint["disabled_reason"]
+
+
+def test_a_restart_between_attempts_loses_nothing(tmp_path: Path, receiver: Receiver) -> None:
+    env = FAST_RETRIES | {"PIIBLUR_WEBHOOK_RETRY_SCHEDULE": "[3, 3]"}
+    server = Server(tmp_path / "data", env=env).start()
+    client = make_client(server)
+    hook = add_webhook(client, receiver.url)
+    receiver.script = [502]
+    client.http.post(f"/api/v1/webhooks/{hook['webhook_id']}/test")
+    receiver.wait_for(1)
+    server.kill()  # the retry is pending in the database only
+    restarted = Server(server.data_dir, env=env).start()
+    try:
+        client.point_to(restarted)
+        attempts = receiver.wait_for(2, timeout=20)
+        assert attempts[0][0]["webhook-id"] == attempts[1][0]["webhook-id"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            (delivery,) = client.http.get(f"/api/v1/webhooks/{hook['webhook_id']}/deliveries").json()
+            if delivery["status"] == "delivered":
+                break
+            time.sleep(0.1)
+        assert [a["status_code"] for a in delivery["attempts"]] == [502, 200]
+    finally:
+        restarted.stop()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://192.168.0.10/x",
+        "ftp://example.com/x",
+    ],
+)
+def test_private_and_odd_targets_are_refused(server: Server, url: str) -> None:
+    """The main test server does not allow private targets; nothing is ever sent to these."""
+    client = make_client(server)
+    response = client.http.post("/api/v1/webhooks", json={"url": url})
+    assert response.status_code == 422, response.text
+    with pytest.raises(UnsafeDestinationError):
+        resolve(url, allow_private=False)
+
+
+def test_public_addresses_pass_the_check() -> None:
+    destination = resolve("https://93.184.215.14/hook?x=1", allow_private=False)
+    assert destination.connect_url == "https://93.184.215.14:443/hook?x=1"
+
+
+def test_retention_keeps_originals_until_the_clock_passes(hook_server: Server, receiver: Receiver) -> None:
+    client = make_client(hook_server, retention_hours=48)
+    hook = add_webhook(client, receiver.url, ["media.source_deleted"])
+    media_id = upload(client, png_bytes(astronaut()), "keep.png", "heads").json()["media_id"]
+    client.wait(media_id)
+    assert client.http.get(f"/api/v1/media/{media_id}/original").status_code == 200
+    ctx = hook_server.context()
+    try:
+        assert media_id not in delete_due_originals(ctx, now=utcnow() + timedelta(hours=47))
+        assert client.http.get(f"/api/v1/media/{media_id}/original").status_code == 200
+        assert media_id in delete_due_originals(ctx, now=utcnow() + timedelta(hours=49))
+    finally:
+        ctx.close()
+    assert client.http.get(f"/api/v1/media/{media_id}/original").status_code == 404
+    assert client.http.get(f"/api/v1/media/{media_id}/download").status_code == 200, "the result stays"
+    ((headers, body),) = receiver.wait_for(1, "media.source_deleted")
+    assert verify_webhook(body, headers, hook["secret"])["media_id"] == media_id
+    assert not list((hook_server.data_dir / "media" / "originals").rglob(f"{media_id}.*"))
+
+
+def test_cli_manages_webhooks(hook_server: Server, receiver: Receiver) -> None:
+    client = make_client(hook_server)
+    data = hook_server.data_dir
+    env = FAST_RETRIES
+    added = json.loads(
+        piiblur(
+            data,
+            "webhooks",
+            "add",
+            "--account",
+            client.account_id,
+            "--url",
+            receiver.url,
+            "--events",
+            "media.processed",
+            "--json",
+            env=env,
+        ).stdout
+    )
+    assert set(added) == {"webhook_id", "secret", "events"} and added["events"] == ["media.processed"]
+    listed = json.loads(piiblur(data, "webhooks", "list", "--account", client.account_id, "--json").stdout)
+    assert [w["webhook_id"] for w in listed["webhooks"]] == [added["webhook_id"]]
+    tested = json.loads(piiblur(data, "webhooks", "test", added["webhook_id"], "--json", env=env).stdout)
+    assert tested["status"] == "delivered" and tested["status_code"] == 200
+    ((headers, body),) = receiver.wait_for(1, "webhook.test")
+    verify_webhook(body, headers, added["secret"])
+    removed = json.loads(piiblur(data, "webhooks", "remove", added["webhook_id"], "--json").stdout)
+    assert removed == {"webhook_id": added["webhook_id"], "removed": True}
+    refused = piiblur(
+        data, "webhooks", "add", "--account", client.account_id, "--url", "http://10.0.0.1/x", "--json", check=False
+    )
+    assert refused.returncode == 1 and "non-public" in json.loads(refused.stdout)["error"]
