@@ -251,3 +251,20 @@ def test_cli_manages_webhooks(hook_server: Server, receiver: Receiver) -> None:
         data, "webhooks", "add", "--account", client.account_id, "--url", "http://10.0.0.1/x", "--json", check=False
     )
     assert refused.returncode == 1 and "non-public" in json.loads(refused.stdout)["error"]
+
+
+def test_readme_verification_snippet_works() -> None:
+    """The snippet users copy from the README accepts our signatures and refuses others."""
+    from conftest import REPO
+    from piiblur.webhooks.signing import new_secret, signed_headers
+
+    readme = (REPO / "README.md").read_text()
+    snippet = readme.split("Verify in Python")[1].split("```python\n")[1].split("```")[0]
+    namespace: dict[str, object] = {}
+    exec(snippet, namespace)
+    verify = namespace["verify"]
+    secret, body = new_secret(), b'{"event":"media.failed"}'
+    headers = signed_headers("msg_1", body, secret)
+    verify(body, headers, secret)  # type: ignore[operator]
+    with pytest.raises(AssertionError):
+        verify(body, headers, new_secret())  # type: ignore[operator]
