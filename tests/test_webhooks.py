@@ -268,3 +268,29 @@ def test_readme_verification_snippet_works() -> None:
     verify(body, headers, secret)  # type: ignore[operator]
     with pytest.raises(AssertionError):
         verify(body, headers, new_secret())  # type: ignore[operator]
+
+
+def test_failed_processing_sends_media_failed(tmp_path: Path, receiver: Receiver) -> None:
+    """The original vanishes from storage before the worker gets to it: processing fails."""
+    queued = Server(tmp_path / "data", env=FAST_RETRIES | {"PIIBLUR_WORKERS": "0"}).start()
+    client = make_client(queued)
+    hook = add_webhook(client, receiver.url, ["media.failed"])
+    media_id = upload(client, png_bytes(astronaut()), "a.png", "heads").json()["media_id"]
+    queued.stop()
+    for path in (queued.data_dir / "media" / "originals").rglob(f"{media_id}.*"):
+        path.unlink()
+    working = Server(queued.data_dir, env=FAST_RETRIES).start()
+    try:
+        client.point_to(working)
+        body = client.wait(media_id)
+        assert body["status"] == "failed" and body["error_message"] == "Processing failed"
+        ((headers, raw),) = receiver.wait_for(1, "media.failed")
+        assert verify_webhook(raw, headers, hook["secret"]) == {
+            "event": "media.failed",
+            "media_id": media_id,
+            "status": "failed",
+            "processed_at": None,
+            "error_message": "Processing failed",
+        }
+    finally:
+        working.stop()
