@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from piiblur import __version__
+from piiblur import __version__, dashboard
 from piiblur.api.errors import install_error_handlers
 from piiblur.api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from piiblur.api.routes import account, health, media, usage, webhooks
 from piiblur.config import Settings, get_settings
+from piiblur.dashboard import routes as dashboard_routes
 from piiblur.detect import default_engine
 from piiblur.jobs import InProcessWorkers
 from piiblur.jobs.webhooks import WebhookDispatcher
@@ -54,4 +58,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
     app.include_router(account.router, prefix=API_PREFIX)
+    install_dashboard(app)
     return app
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """The dashboard pages, their static files, and ``/`` leading to them."""
+    app.mount("/dashboard/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
+    app.include_router(dashboard_routes.router)
+
+    async def to_login(_request: Request, _exc: Exception) -> Response:
+        return RedirectResponse("/dashboard/login", status_code=303)
+
+    app.add_exception_handler(dashboard_routes.LoginRequiredError, to_login)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard", status_code=307)

@@ -60,6 +60,8 @@ class Account(Base):
     plan: Mapped[str] = mapped_column(String(20))
     # 0 = originals are deleted right after processing (the contract's default).
     retention_hours: Mapped[int] = mapped_column(Integer, default=0)
+    # argon2id hash for the dashboard; None for accounts that only use API keys.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Per-account overrides of the plan's limits ("Enterprise: custom").
     requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     images_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -161,3 +163,15 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class DashboardSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie token
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

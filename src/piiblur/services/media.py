@@ -6,6 +6,7 @@ import math
 import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -179,3 +180,15 @@ def download_name(media: Media, suffix: str = "") -> str:
 def mark_original_deleted(media: Media) -> None:
     media.original_key = None
     media.original_deleted_at = utcnow()
+
+
+def daily_counts(session: Session, account: Account, since: datetime) -> list[tuple[str, int]]:
+    """Media accepted per day since ``since`` (for the dashboard's usage chart), oldest first."""
+    rows = session.scalars(select(Media.created_at).where(Media.account_id == account.id, Media.created_at >= since))
+    counts: dict[str, int] = {}
+    for created in rows:
+        day = created.date().isoformat()
+        counts[day] = counts.get(day, 0) + 1
+    today = utcnow().date()
+    days = [(since.date() + timedelta(days=n)) for n in range((today - since.date()).days + 1)]
+    return [(day.isoformat(), counts.get(day.isoformat(), 0)) for day in days]

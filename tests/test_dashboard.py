@@ -1,0 +1,207 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright), and its security."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from conftest import REPO, Server, astronaut, png_bytes
+from test_webhooks import FAST_RETRIES, Receiver
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = Server(tmp_path_factory.mktemp("dash") / "data", env=FAST_RETRIES).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.server.shutdown()
+
+
+def test_dashboard_end_to_end_in_chromium(dash_server: Server, receiver: Receiver, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine (Debian package 'chromium'): browser test not run")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        sign_up_and_keep_originals(page, dash_server)
+        api_key = create_api_key(page)
+        media_id = redact_with_the_api(dash_server, api_key)
+        compare_before_and_after(page, media_id)
+        upload_from_the_browser(page, tmp_path)
+        add_webhook_and_test_it(page, receiver)
+        page.get_by_role("link", name="Usage").click()
+        expect(page.locator(".big").first).to_contain_text("2")
+        page.screenshot(path=str(SCREENSHOTS / "usage.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.get_by_role("link", name="Media").click()
+        page.screenshot(path=str(SCREENSHOTS / "media_phone.png"), full_page=True)
+        browser.close()
+
+
+def sign_up_and_keep_originals(page: Page, server: Server) -> None:
+    page.goto(server.url + "/")
+    expect(page).to_have_url(re.compile(r"/dashboard/login$"))
+    page.get_by_role("link", name="Sign up").click()
+    page.get_by_label("Email").fill("officer@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Usage this month")).to_be_visible()
+    # Keep originals a day, so that before and after can be compared.
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Keep originals for (hours)").fill("24")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    page.screenshot(path=str(SCREENSHOTS / "settings.png"), full_page=True)
+
+
+def create_api_key(page: Page) -> str:
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("button", name="Create API key").click()
+    api_key = page.locator("#new-key").inner_text().strip()
+    assert api_key.startswith("pb_")
+    page.screenshot(path=str(SCREENSHOTS / "keys.png"), full_page=True)
+    return api_key
+
+
+def redact_with_the_api(server: Server, api_key: str) -> str:
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60)
+    files = {"file": ("astronaut.png", png_bytes(astronaut()))}
+    media_id = str(
+        api.post("/api/v1/media/redact", files=files, data={"pii_categories[]": ["heads"]}).json()["media_id"]
+    )
+    deadline = time.monotonic() + 60
+    while api.get(f"/api/v1/media/{media_id}").json()["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return media_id
+
+
+def compare_before_and_after(page: Page, media_id: str) -> None:
+    page.get_by_role("link", name="Media").click()
+    row = page.locator(f"tr[data-media='{media_id}']")
+    expect(row.locator(".status")).to_have_text("completed")
+    row.get_by_role("link", name="astronaut.png").click()
+    expect(page.get_by_alt_text("Original upload")).to_be_visible()
+    expect(page.get_by_alt_text("Redacted result")).to_be_visible()
+    expect(page.locator(".counts")).to_contain_text("1 heads")
+    page.screenshot(path=str(SCREENSHOTS / "media_detail.png"), full_page=True)
+
+
+def upload_from_the_browser(page: Page, tmp_path: Path) -> None:
+    page.get_by_role("link", name="Media").click()
+    photo = tmp_path / "browser.png"
+    photo.write_bytes(png_bytes(astronaut()[::2, ::2].copy()))
+    page.set_input_files("#file", str(photo))
+    expect(page.locator("tr", has_text="browser.png").locator(".status")).to_have_text("completed", timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "media.png"), full_page=True)
+
+
+def add_webhook_and_test_it(page: Page, receiver: Receiver) -> None:
+    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_label("URL").fill(receiver.url)
+    page.get_by_role("button", name="Add endpoint").click()
+    assert page.locator("#new-secret").inner_text().strip().startswith("whsec_")
+    page.get_by_role("button", name="Send test event").click()
+    receiver.wait_for(1, "webhook.test")
+    deadline = time.monotonic() + 10
+    while "delivered" not in page.locator("tr.delivery").first.inner_text() and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.reload()
+    expect(page.locator("tr.delivery").first).to_contain_text("200")
+    page.screenshot(path=str(SCREENSHOTS / "webhooks.png"), full_page=True)
+
+
+def _form_token(http: httpx.Client, path: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', http.get(path).text)
+    assert match, path
+    return match.group(1)
+
+
+def _signed_up(server: Server, email: str) -> httpx.Client:
+    http = httpx.Client(base_url=server.url, timeout=30)
+    token = _form_token(http, "/dashboard/signup")
+    response = http.post("/dashboard/signup", data={"csrf_token": token, "email": email, "password": PASSWORD})
+    assert response.status_code == 303, response.text
+    return http
+
+
+def test_session_cookie_flags_and_csrf(dash_server: Server) -> None:
+    http = httpx.Client(base_url=dash_server.url, timeout=30)
+    token = _form_token(http, "/dashboard/signup")
+    response = http.post(
+        "/dashboard/signup", data={"csrf_token": token, "email": "a@example.com", "password": PASSWORD}
+    )
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("piiblur_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    # Without the token, or with another one, a form post is refused and changes nothing.
+    assert http.post("/dashboard/settings", data={"retention_hours": "99"}).status_code == 403
+    assert http.post("/dashboard/settings", data={"retention_hours": "99", "csrf_token": "forged"}).status_code == 403
+    assert http.post("/dashboard/keys", data={}).status_code == 403
+    assert 'value="0"' in http.get("/dashboard/settings").text
+    assert http.post("/dashboard/login", data={"email": "a@example.com", "password": PASSWORD}).status_code == 403
+
+
+def test_other_accounts_media_page_is_404(dash_server: Server) -> None:
+    owner = _signed_up(dash_server, "owner@example.com")
+    csrf = re.search(r'data-csrf="([^"]+)"', owner.get("/dashboard/media").text)
+    assert csrf
+    files = {"file": ("mine.png", png_bytes(astronaut()[::4, ::4].copy()))}
+    created = owner.post(
+        "/dashboard/media/upload",
+        files=files,
+        data={"pii_categories": "heads"},
+        headers={"X-CSRF-Token": csrf.group(1)},
+    )
+    assert created.status_code == 201, created.text
+    media_id = created.json()["media_id"]
+    stranger = _signed_up(dash_server, "stranger@example.com")
+    for path in (f"/dashboard/media/{media_id}", f"/dashboard/media/{media_id}/file/original"):
+        assert stranger.get(path).status_code == 404
+    assert owner.get(f"/dashboard/media/{media_id}").status_code == 200
+    assert httpx.get(f"{dash_server.url}/dashboard/media/{media_id}").status_code == 303, "signed out: to log-in"
+
+
+def test_passwords_never_stored_or_logged_in_clear(dash_server: Server) -> None:
+    _signed_up(dash_server, "secretive@example.com")
+    database = (dash_server.data_dir / "piiblur.db").read_bytes() + b"".join(
+        p.read_bytes() for p in dash_server.data_dir.glob("piiblur.db-*")
+    )
+    assert PASSWORD.encode() not in database
+    assert b"$argon2id$" in database
+    logs = b"".join(p.read_bytes() for p in dash_server.data_dir.parent.glob("server-*.log"))
+    assert PASSWORD.encode() not in logs
+
+
+def test_login_is_rate_limited(dash_server: Server) -> None:
+    http = httpx.Client(base_url=dash_server.url, timeout=30)
+    codes = []
+    for _ in range(12):
+        token = _form_token(http, "/dashboard/login")
+        codes.append(
+            http.post(
+                "/dashboard/login", data={"csrf_token": token, "email": "x@example.com", "password": "nope"}
+            ).status_code
+        )
+    assert codes[0] == 401 and codes[-1] == 429
