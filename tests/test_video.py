@@ -140,3 +140,34 @@ def test_moving_plate_hidden_in_every_frame_beside_a_face(tmp_path: Path) -> Non
     result = redact_video(path, out, "mp4", categories, ObfuscationType.PIXELATION, default_engine())
     assert any(d.category is PiiCategory.LICENSE_PLATES for _, d in result.detections)
     assert uncovered_frames(clip, out) == []
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path) -> None:
+    """A phone clip whose frames come 33, 100 and 50 ms apart keeps exactly those times."""
+    from fractions import Fraction
+
+    import render
+
+    background = render.photo("coffee", (320, 240))
+    path = tmp_path / "vfr.mp4"
+    times_ms = [0]
+    for step in [33, 100, 50] * 8:
+        times_ms.append(times_ms[-1] + step)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for t in times_ms:
+            frame = av.VideoFrame.from_ndarray(background, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+    def seconds(file: Path) -> list[float]:
+        with av.open(str(file)) as container:
+            return [round(float(f.pts * f.time_base), 3) for f in container.decode(video=0)]
+
+    assert seconds(path) == [t / 1000 for t in times_ms], "the input really is variable"
+    out = tmp_path / "out.mp4"
+    redact_video(path, out, "mp4", HEADS, ObfuscationType.BLUR, default_engine())
+    assert seconds(out) == seconds(path)

@@ -245,7 +245,9 @@ def _add_video_stream(
     stream.width = in_video.codec_context.width
     stream.height = in_video.codec_context.height
     stream.pix_fmt = "yuv420p"
+    # Frames keep their own timestamps (variable frame rates too): encode in the input's time base.
     stream.time_base = in_video.time_base
+    stream.codec_context.time_base = in_video.time_base
     if rotation:
         stream.set_display_rotation(rotation)
     if file_format == "webm":
