@@ -247,7 +247,8 @@ def _add_video_stream(
     stream.pix_fmt = "yuv420p"
     # Frames keep their own timestamps (variable frame rates too): encode in the input's time base.
     stream.time_base = in_video.time_base
-    stream.codec_context.time_base = in_video.time_base
+    if in_video.time_base is not None:
+        stream.codec_context.time_base = in_video.time_base
     if rotation:
         stream.set_display_rotation(rotation)
     if file_format == "webm":
