@@ -9,6 +9,8 @@
    non-headless OpenCV wheel, which must not share an environment with ours.
 2. Coverage on the real labelled clip in ``../shared/eval/videos`` when present: every labelled
    face in every labelled frame must be covered (70 % of its area) by what was hidden.
+3. Memory: peak resident memory of a process redacting a 1080p clip of 3 s and of 12 s; bounded
+   memory means the longer clip needs no more.
 Writes ``bench/results/video.md`` and ``video.json``.
 """
 
@@ -107,6 +109,29 @@ def speed(size: tuple[int, int], seconds: float, with_deface: bool, work: Path) 
     return row
 
 
+PEAK_SCRIPT = """
+import resource, sys
+from pathlib import Path
+from piiblur.detect import default_engine
+from piiblur.domain import ObfuscationType, PiiCategory
+from piiblur.redact.video import redact_video
+redact_video(Path(sys.argv[1]), Path(sys.argv[2]), "mp4", [PiiCategory.HEADS, PiiCategory.LICENSE_PLATES],
+             ObfuscationType.BLUR, default_engine())
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_memory(work: Path) -> dict[str, float]:
+    """Peak RSS (MiB) of a fresh process redacting 1080p clips of two lengths."""
+    peaks = {}
+    for seconds in (3.0, 12.0):
+        clip = render_video(work / f"mem_{seconds:g}.mp4", seconds, fps=30, size=(1920, 1080), crossings=2)
+        run = [sys.executable, "-c", PEAK_SCRIPT, str(clip.path), str(work / "mem_out.mp4")]
+        output = subprocess.run(run, check=True, capture_output=True, text=True, timeout=1800).stdout
+        peaks[f"1080p, {seconds:g} s"] = round(int(output.strip().splitlines()[-1]) / 1024, 1)
+    return peaks
+
+
 def covered(label: dict[str, Any], boxes: list[Box]) -> float:
     x, y, w, h = (int(label[k]) for k in ("x", "y", "w", "h"))
     mask = np.zeros((h, w), bool)
@@ -161,7 +186,8 @@ def main() -> None:
         work = Path(tmp)
         rows = [speed(size, args.seconds, not args.no_deface, work) for size in ((1280, 720), (1920, 1080))]
         real = labelled_clip(work)
-    result = {"cpus": os.cpu_count(), "speed": rows, "labelled": real}
+        memory = peak_memory(work)
+    result = {"cpus": os.cpu_count(), "speed": rows, "labelled": real, "peak_rss_mib": memory}
     lines = ["# Video redaction", "", f"{os.cpu_count()} CPUs. Frames per second (higher is better).", ""]
     names = list(rows[0]["fps"])
     lines += ["| clip | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -173,6 +199,8 @@ def main() -> None:
                 f"- {clip['file']}: {clip['frames']} frames, {clip['labelled_faces']} labelled faces, "
                 f"uncovered in frames {clip['uncovered'] or 'none'}, {clip['keyframes']} keyframes, {clip['fps']} fps"
             )
+    lines += ["", "## Peak memory (heads + license_plates)", ""]
+    lines += [f"- {name}: {mib} MiB" for name, mib in memory.items()]
     (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (REPO / "bench" / "results" / "video.json").write_text(json.dumps(result, indent=2) + "\n")
     (REPO / "bench" / "results" / "video.md").write_text("\n".join(lines) + "\n")

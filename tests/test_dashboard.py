@@ -64,6 +64,7 @@ def test_dashboard_end_to_end_in_chromium(dash_server: Server, receiver: Receive
 def sign_up_and_keep_originals(page: Page, server: Server) -> None:
     page.goto(server.url + "/")
     expect(page).to_have_url(re.compile(r"/dashboard/login$"))
+    page.screenshot(path=str(SCREENSHOTS / "login.png"), full_page=True)
     page.get_by_role("link", name="Sign up").click()
     page.get_by_label("Email").fill("officer@example.com")
     page.get_by_label("Password").fill(PASSWORD)
