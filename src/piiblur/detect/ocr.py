@@ -19,6 +19,8 @@ from rapidocr.utils.process_img import get_rotate_crop_image
 from piiblur.detect.base import Box, RgbImage, Scene
 
 Quad = npt.NDArray[np.float32]
+SMALL_IMAGE = 1000
+TILE_OVERLAP = 160
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,18 @@ class TextLine:
     @property
     def length(self) -> float:
         return float(np.linalg.norm(self.quad[1] - self.quad[0]))
+
+
+def _seen(line: TextLine, others: list[TextLine]) -> bool:
+    """Whether ``line`` mostly overlaps a line already found (the tiled pass finds them again)."""
+    a = line.box
+    for other in others:
+        b = other.box
+        ix = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+        iy = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+        if ix > 0 and iy > 0 and ix * iy > 0.5 * min(a.area, b.area):
+            return True
+    return False
 
 
 class Ocr:
@@ -71,8 +85,30 @@ class Ocr:
             return self._engine
 
     def find_lines(self, pixels: RgbImage) -> list[TextLine]:
-        """Text lines in image coordinates. Small images are enlarged to the detector's working
-        size first: the model misses print under about ten pixels high."""
+        """Text lines in image coordinates. Small images (up to ``SMALL_IMAGE`` pixels on the long
+        side) get a second look, enlarged twice in overlapping tiles: the model misses print under
+        about ten pixels high, and small pictures are where such print is (measured: 2 more of 39
+        text labels found on the development set, no more false finds)."""
+        lines = self._find_lines_once(pixels)
+        height, width = pixels.shape[:2]
+        if max(height, width) <= SMALL_IMAGE:
+            lines += [extra for extra in self._find_lines_tiled(pixels, 2.0) if not _seen(extra, lines)]
+        return lines
+
+    def _find_lines_tiled(self, pixels: RgbImage, zoom: float) -> list[TextLine]:
+        height, width = pixels.shape[:2]
+        size = (round(width * zoom), round(height * zoom))
+        big = np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+        tile, step = self.limit_side_len, self.limit_side_len - TILE_OVERLAP
+        found = []
+        for y in range(0, max(1, big.shape[0] - TILE_OVERLAP), step):
+            for x in range(0, max(1, big.shape[1] - TILE_OVERLAP), step):
+                crop = np.ascontiguousarray(big[y : y + tile, x : x + tile])
+                offset = np.array([x, y], dtype=np.float32)
+                found += [TextLine((line.quad + offset) / zoom, line.score) for line in self._find_lines_once(crop)]
+        return found
+
+    def _find_lines_once(self, pixels: RgbImage) -> list[TextLine]:
         height, width = pixels.shape[:2]
         scale = self.limit_side_len / max(height, width) if max(height, width) < self.limit_side_len else 1.0
         bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
