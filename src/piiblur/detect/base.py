@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -37,6 +38,15 @@ class Box:
         x1, y1 = min(float(image_width), self.x + self.w + dx), min(float(image_height), self.y + self.h + dy)
         return Box(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
 
+    def intersection_area(self, other: Box) -> float:
+        ix = min(self.x + self.w, other.x + other.w) - max(self.x, other.x)
+        iy = min(self.y + self.h, other.y + other.h) - max(self.y, other.y)
+        return ix * iy if ix > 0 and iy > 0 else 0.0
+
+    def overlaps(self, other: Box, fraction: float) -> bool:
+        """Whether the overlap exceeds ``fraction`` of the smaller box."""
+        return self.intersection_area(other) > fraction * min(self.area, other.area)
+
     def as_list(self) -> list[float]:
         return [round(self.x, 1), round(self.y, 1), round(self.w, 1), round(self.h, 1)]
 
@@ -64,6 +74,19 @@ class Scene:
         self.pixels = pixels
         self.height, self.width = int(pixels.shape[0]), int(pixels.shape[1])
         self._memo: dict[str, Any] = {}
+
+    def downscaled(self, max_side: int) -> tuple[RgbImage, float]:
+        """The picture shrunk to at most ``max_side`` pixels (for cheap colour and shape work),
+        and the scale applied; computed once per size."""
+
+        def shrink() -> tuple[RgbImage, float]:
+            scale = min(1.0, max_side / max(self.width, self.height))
+            if scale == 1.0:
+                return self.pixels, 1.0
+            size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+            return np.asarray(cv2.resize(self.pixels, size, interpolation=cv2.INTER_AREA), dtype=np.uint8), scale
+
+        return self.memo(f"downscaled:{max_side}", shrink)
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         if key not in self._memo:

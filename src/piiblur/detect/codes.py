@@ -121,11 +121,4 @@ def _has_bars(grey: np.ndarray, box: Box) -> bool:
 
 
 def _overlaps_any(detection: Detection, others: list[Detection]) -> bool:
-    b = detection.box
-    for other in others:
-        o = other.box
-        ix = min(b.x + b.w, o.x + o.w) - max(b.x, o.x)
-        iy = min(b.y + b.h, o.y + o.h) - max(b.y, o.y)
-        if ix > 0 and iy > 0 and ix * iy > 0.5 * min(b.area, o.area):
-            return True
-    return False
+    return any(detection.box.overlaps(other.box, 0.5) for other in others)

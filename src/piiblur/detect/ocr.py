@@ -49,14 +49,7 @@ class TextLine:
 
 def _seen(line: TextLine, others: list[TextLine]) -> bool:
     """Whether ``line`` mostly overlaps a line already found (the tiled pass finds them again)."""
-    a = line.box
-    for other in others:
-        b = other.box
-        ix = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-        iy = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-        if ix > 0 and iy > 0 and ix * iy > 0.5 * min(a.area, b.area):
-            return True
-    return False
+    return any(line.box.overlaps(other.box, 0.5) for other in others)
 
 
 class Ocr:

@@ -23,8 +23,7 @@ class ScreenDetector:
     categories = frozenset({PiiCategory.SCREENS})
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
-        scale = min(1.0, WORK_SIDE / max(scene.width, scene.height))
-        small = cv2.resize(scene.pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        small, scale = scene.downscaled(WORK_SIDE)
         value = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)[..., 2]
         found = []
         lit = [q for c in _bright_regions(value) if (q := _as_quad(c, value.shape)) and _has_dark_bezel(value, q)]

@@ -33,12 +33,7 @@ class StreetSignDetector:
         return self._traffic_signs(scene) + self._text_signs(scene)
 
     def _traffic_signs(self, scene: Scene) -> list[Detection]:
-        scale = min(1.0, WORK_SIDE / max(scene.width, scene.height))
-        small = (
-            cv2.resize(scene.pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            if scale < 1
-            else scene.pixels
-        )
+        small, scale = scene.downscaled(WORK_SIDE)
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
         red = ((hue < 8) | (hue > 170)) & (sat > 110) & (val > 70)
@@ -111,9 +106,7 @@ def _has_sign_face(contour: np.ndarray, colour_mask: np.ndarray, hsv: np.ndarray
 
 
 def _mostly_inside(inner: Box, outer: Box) -> bool:
-    ix = min(inner.x + inner.w, outer.x + outer.w) - max(inner.x, outer.x)
-    iy = min(inner.y + inner.h, outer.y + outer.h) - max(inner.y, outer.y)
-    return ix > 0 and iy > 0 and ix * iy > 0.8 * inner.area
+    return inner.intersection_area(outer) > 0.8 * inner.area
 
 
 def _background_colour(scene: Scene, box: Box) -> np.ndarray | None:

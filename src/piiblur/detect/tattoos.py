@@ -25,8 +25,7 @@ class TattooDetector:
     categories = frozenset({PiiCategory.TATTOOS})
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
-        scale = min(1.0, WORK_SIDE / max(scene.width, scene.height))
-        small = cv2.resize(scene.pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        small, scale = scene.downscaled(WORK_SIDE)
         skin = _skin_area(small)
         if skin.sum() < 0.05 * skin.size:
             return []

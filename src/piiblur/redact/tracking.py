@@ -91,11 +91,9 @@ def _centre_distance(a: Box, b: Box) -> float:
 
 def _match_cost(a: Box, b: Box) -> float:
     """0 for identical boxes; below 1 when overlapping; the centre distance in sizes otherwise."""
-    ix = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-    iy = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    if ix > 0 and iy > 0:
-        iou = ix * iy / (a.area + b.area - ix * iy)
-        return 1.0 - iou
+    overlap = a.intersection_area(b)
+    if overlap > 0:
+        return 1.0 - overlap / (a.area + b.area - overlap)
     return 1.0 + _centre_distance(a, b) / max(_size(a), _size(b), 1.0)
 
 
