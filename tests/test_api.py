@@ -259,3 +259,14 @@ def test_missing_result_file_is_a_plain_500(server: Server, client: Client) -> N
     assert response.status_code == 500
     assert response.json() == {"error": "Internal server error"}
     assert "Traceback" not in response.text
+
+
+def test_account_settings_through_the_api(server: Server) -> None:
+    client = make_client(server)
+    account = client.http.get("/api/v1/account").json()
+    assert account["account_id"] == client.account_id and account["retention_hours"] == 0
+    updated = client.http.patch("/api/v1/account", json={"retention_hours": 72})
+    assert updated.status_code == 200 and updated.json()["retention_hours"] == 72
+    refused = client.http.patch("/api/v1/account", json={"retention_hours": -1})
+    assert refused.status_code == 422 and "Retention must be between" in refused.json()["error"]
+    assert client.http.patch("/api/v1/account", json={}).status_code == 422
