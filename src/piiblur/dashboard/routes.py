@@ -12,11 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from piiblur.api.deps import DetectionEngineDep, QueueDep, SessionDep, SettingsDep, StorageDep
 from piiblur.api.schemas import detection_counts
-from piiblur.domain import MediaStatus, ObfuscationType, PiiCategory, parse_categories
+from piiblur.api.uploads import submit_form
+from piiblur.domain import MediaStatus, PiiCategory
 from piiblur.redact.probe import content_type_for
 from piiblur.services import accounts as account_service
 from piiblur.services import media as media_service
@@ -266,25 +267,7 @@ async def upload(
 ) -> JSONResponse:
     form = await checked_form(request, user.csrf_token)
     try:
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
-            raise HTTPException(422, "Choose a file")
-        try:
-            categories = parse_categories([str(v) for v in form.getlist("pii_categories")])
-        except ValueError as error:
-            raise HTTPException(422, str(error)) from None
-        obfuscation = ObfuscationType(str(form.get("obfuscation_type") or "blur"))
-        request_ = media_service.MediaRequest(file.filename or "upload", categories, obfuscation)
-        media = await run_in_threadpool(
-            media_service.submit_media,
-            session,
-            storage,
-            settings,
-            user.account,
-            file.file,
-            request_,
-            detection.supported_categories,
-        )
+        media = await submit_form(form, user.account, session, storage, settings, detection.supported_categories)
     finally:
         await form.close()
     queue.notify(media.id)

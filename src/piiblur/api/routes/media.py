@@ -7,9 +7,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from starlette.datastructures import UploadFile
 
 from piiblur.api.deps import (
     CurrentAccount,
@@ -20,11 +18,12 @@ from piiblur.api.deps import (
     StorageDep,
 )
 from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary
+from piiblur.api.uploads import submit_form
 from piiblur.db.models import Media
-from piiblur.domain import MediaStatus, MediaType, ObfuscationType, parse_categories
+from piiblur.domain import MediaStatus, MediaType
 from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
-from piiblur.services.errors import InvalidInputError, PayloadTooLargeError
+from piiblur.services.errors import PayloadTooLargeError
 
 router = APIRouter(prefix="/media")
 
@@ -56,39 +55,11 @@ async def redact(
     except Exception:
         raise HTTPException(400, "Malformed multipart body") from None
     try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInputError("file is required")
-        raw = [str(v) for v in form.getlist("pii_categories[]") + form.getlist("pii_categories")]
-        try:
-            categories = parse_categories(raw)
-        except ValueError as error:
-            raise InvalidInputError(str(error)) from None
-        obfuscation = _obfuscation(form.get("obfuscation_type"))
-        media_request = media_service.MediaRequest(upload.filename or "upload", categories, obfuscation)
-        media = await run_in_threadpool(
-            media_service.submit_media,
-            session,
-            storage,
-            settings,
-            account,
-            upload.file,
-            media_request,
-            detection.supported_categories,
-        )
+        media = await submit_form(form, account, session, storage, settings, detection.supported_categories)
     finally:
         await form.close()
     queue.notify(media.id)
     return MediaCreated(media_id=media.id, status=media.status)
-
-
-def _obfuscation(value: object) -> ObfuscationType:
-    if value is None or value == "":
-        return ObfuscationType.BLUR
-    try:
-        return ObfuscationType(str(value))
-    except ValueError:
-        raise InvalidInputError("obfuscation_type must be blur or pixelation") from None
 
 
 @router.get("", response_model=MediaList)
