@@ -69,9 +69,9 @@ def serve(
 
     from piiblur.api.app import create_app
 
-    settings = get_settings().model_copy(
-        update={"host": host or get_settings().host, "port": port or get_settings().port}
-    )
+    defaults = get_settings()
+    # Command-line options win; webhooks build their download links from the result too.
+    settings = defaults.model_copy(update={"host": host or defaults.host, "port": port or defaults.port})
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 
