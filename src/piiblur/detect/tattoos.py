@@ -17,6 +17,7 @@ WORK_SIDE = 480
 MIN_INK_FRACTION = 0.006  # of the image area
 MIN_EDGE_DENSITY = 0.12
 MIN_SKIN_AROUND = 0.6
+MIN_SKIN_AROUND_AT_BORDER = 0.8
 INK_JOIN = 25  # pixels at working scale: strokes of one drawing closer than this form one tattoo
 
 
@@ -35,12 +36,14 @@ class TattooDetector:
         found = []
         for index in range(1, count):
             x, y, w, h, area = (int(v) for v in stats[index])
-            if area < MIN_INK_FRACTION * ink.size or _touches_border(x, y, w, h, ink.shape):
+            if area < MIN_INK_FRACTION * ink.size:
                 continue
             component = labels[y : y + h, x : x + w] == index
             if edges[y : y + h, x : x + w][component].mean() < MIN_EDGE_DENSITY:
                 continue
-            if not _surrounded_by_skin(labels == index, small):
+            # Clusters cut by the frame must be more clearly on skin than the others.
+            needed = MIN_SKIN_AROUND_AT_BORDER if _touches_border(x, y, w, h, ink.shape) else MIN_SKIN_AROUND
+            if _skin_around(labels == index, small) < needed:
                 continue
             box = Box(x / scale, y / scale, w / scale, h / scale).grown(0.1, scene.width, scene.height)
             found.append(Detection(PiiCategory.TATTOOS, box, 0.4, f"{self.name}:ink-on-skin"))
@@ -48,19 +51,19 @@ class TattooDetector:
 
 
 def _touches_border(x: int, y: int, w: int, h: int, shape: tuple[int, ...]) -> bool:
-    """Dark clusters cut by the frame are mostly clothing and shadow; measured on the development
-    set this rule removes false finds and no tattoo."""
+    """Dark clusters cut by the frame are mostly clothing and shadow (measured on the development
+    set), so they must be more clearly surrounded by skin to count."""
     return x == 0 or y == 0 or x + w >= shape[1] or y + h >= shape[0]
 
 
-def _surrounded_by_skin(component: np.ndarray, rgb: np.ndarray) -> bool:
-    """Drawn on skin: most of a band around the cluster is skin (creases and shadows border on
-    background, hair or clothing)."""
+def _skin_around(component: np.ndarray, rgb: np.ndarray) -> float:
+    """Share of skin in a band around the cluster: drawings on skin are surrounded by it, while
+    creases and shadows border on background, hair or clothing."""
     band = cv2.dilate(component.astype(np.uint8), np.ones((21, 21), np.uint8)) > 0
     band &= ~component
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     skin = cv2.inRange(ycrcb, (40, 135, 85), (255, 180, 130)) > 0
-    return bool(band.any() and skin[band].mean() >= MIN_SKIN_AROUND)
+    return float(skin[band].mean()) if band.any() else 0.0
 
 
 def _skin_area(rgb: np.ndarray) -> np.ndarray:
