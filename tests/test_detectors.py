@@ -112,7 +112,7 @@ def test_nothing_is_found_on_plain_photos() -> None:
 def test_each_shared_model_runs_once_per_image() -> None:
     """The OCR line detector serves seven categories but runs once for an image."""
     engine = default_engine()
-    ocr = engine.detectors[1].ocr  # type: ignore[attr-defined]
+    ocr = next(d.ocr for d in engine.detectors if hasattr(d, "ocr"))
     calls = []
     original = ocr.find_lines
     ocr.find_lines = lambda pixels: calls.append(1) or original(pixels)
@@ -121,3 +121,41 @@ def test_each_shared_model_runs_once_per_image() -> None:
     finally:
         ocr.find_lines = original
     assert len(calls) == 1
+
+
+def test_pose_model_places_heads() -> None:
+    """MoveNet finds the person and her head from keypoints, independently of the face detector."""
+    from piiblur.detect.base import Scene
+    from piiblur.detect.poses import PoseHeadDetector
+
+    (head,) = PoseHeadDetector().detect(Scene(astronaut()), frozenset({C.HEADS}))
+    assert covered((190, 60, 70, 110), [head], (512, 512)) >= 0.9
+
+
+def test_head_box_from_keypoints_without_a_face() -> None:
+    """Seen from behind: no nose or eyes, only ears or only shoulders; the head is still boxed."""
+    from piiblur.detect.poses import head_from_keypoints
+
+    points = np.zeros((17, 3), np.float32)
+    points[5], points[6] = (300, 400, 0.9), (180, 400, 0.9)  # shoulders, 120 px apart
+    only_shoulders = head_from_keypoints(points)
+    assert only_shoulders is not None
+    assert only_shoulders.y + only_shoulders.h <= 400 and only_shoulders.x < 240 < only_shoulders.x + only_shoulders.w
+    points[3], points[4] = (265, 300, 0.8), (215, 300, 0.8)  # the ears
+    with_ears = head_from_keypoints(points)
+    assert with_ears is not None and with_ears.x < 215 and with_ears.x + with_ears.w > 265
+    assert head_from_keypoints(np.zeros((17, 3), np.float32)) is None
+
+
+def test_model_files_match_their_manifest() -> None:
+    """Shipped weights are exactly what scripts/convert_models.py recorded."""
+    import hashlib
+    import json
+
+    from piiblur.detect.onnx import weights_path
+
+    manifest = json.loads(weights_path("MANIFEST.json").read_text())
+    for entry in manifest["models"]:
+        digest = hashlib.sha256(weights_path(entry["file"]).read_bytes()).hexdigest()
+        assert digest == entry["sha256"], entry["file"]
+        assert entry["licence"] and entry["source_package"]

@@ -7,12 +7,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from piiblur.detect.base import Detection, Detector, RgbImage, Scene
+from piiblur.detect.base import Box, Detection, Detector, RgbImage, Scene
 from piiblur.detect.codes import CodeDetector
 from piiblur.detect.documents import DocumentDetector
 from piiblur.detect.faces import CenterFaceDetector
 from piiblur.detect.ocr import Ocr
 from piiblur.detect.plates import LicensePlateDetector
+from piiblur.detect.poses import PoseHeadDetector
 from piiblur.detect.screens import ScreenDetector
 from piiblur.detect.signs import StreetSignDetector
 from piiblur.detect.tattoos import TattooDetector
@@ -61,7 +62,30 @@ class DetectionEngine:
         found: list[Detection] = []
         for detector in self.detectors_for(wanted):
             found.extend(d for d in detector.detect(scene, wanted & detector.categories) if d.category in wanted)
-        return found
+        return merge_duplicates(found)
+
+
+def merge_duplicates(found: list[Detection]) -> list[Detection]:
+    """One object found by two families (a head by the face and the pose model) becomes one
+    detection covering both boxes, so counts stay true and nothing hidden shrinks."""
+    merged: list[Detection] = []
+    for detection in sorted(found, key=lambda d: -d.score):
+        for index, kept in enumerate(merged):
+            if (
+                kept.category is detection.category
+                and kept.detector != detection.detector
+                and kept.box.overlaps(detection.box, 0.5)
+            ):
+                merged[index] = Detection(kept.category, _union(kept.box, detection.box), kept.score, kept.detector)
+                break
+        else:
+            merged.append(detection)
+    return merged
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a.x, b.x), min(a.y, b.y)
+    return Box(x0, y0, max(a.x + a.w, b.x + b.w) - x0, max(a.y + a.h, b.y + b.h) - y0)
 
 
 _default_engine: DetectionEngine | None = None
@@ -78,6 +102,7 @@ def default_engine(threads: int = 0) -> DetectionEngine:
             _default_engine = DetectionEngine(
                 [
                     CenterFaceDetector(threads=threads),
+                    PoseHeadDetector(threads=threads),
                     WritingDetector(ocr),
                     LicensePlateDetector(ocr),
                     codes,
