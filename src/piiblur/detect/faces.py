@@ -7,15 +7,12 @@ they are returned as ``heads``.
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from piiblur.detect.base import Box, Detection, Scene
-from piiblur.detect.onnx import load_session
+from piiblur.detect.onnx import LazySession
 from piiblur.domain import PiiCategory
 
 MODEL_FILE = "centerface.onnx"
@@ -45,16 +42,7 @@ class CenterFaceDetector:
         self.threshold = threshold
         self.max_side = max_side
         self.min_side = min_side
-        self.threads = threads
-        self._session: ort.InferenceSession | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def session(self) -> ort.InferenceSession:
-        with self._lock:
-            if self._session is None:
-                self._session = load_session(MODEL_FILE, self.threads)
-            return self._session
+        self._model = LazySession(MODEL_FILE, threads)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         image, height, width = scene.pixels, scene.height, scene.width
@@ -62,7 +50,7 @@ class CenterFaceDetector:
         in_w, in_h = _multiple_of_32(width * scale), _multiple_of_32(height * scale)
         resized = cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
         blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None].astype(np.float32))
-        heatmap, sizes, offsets, _landmarks = self.session.run(None, {"input.1": blob})
+        heatmap, sizes, offsets, _landmarks = self._model.get().run(None, {"input.1": blob})
         boxes, scores = self._decode(heatmap[0, 0], sizes[0], offsets[0])
         if len(boxes) == 0:
             return []

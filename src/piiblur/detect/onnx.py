@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -31,3 +32,18 @@ def load_session(filename: str, threads: int = 0) -> ort.InferenceSession:
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(weights_path(filename)), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class LazySession:
+    """A model's session, loaded on first use and then shared by every thread of the process."""
+
+    def __init__(self, filename: str, threads: int = 0) -> None:
+        self.filename, self.threads = filename, threads
+        self._session: ort.InferenceSession | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ort.InferenceSession:
+        with self._lock:
+            if self._session is None:
+                self._session = load_session(self.filename, self.threads)
+            return self._session

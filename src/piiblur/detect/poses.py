@@ -8,15 +8,12 @@ from those keypoints the head's position and size follow.
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from piiblur.detect.base import Box, Detection, Scene
-from piiblur.detect.onnx import load_session
+from piiblur.detect.onnx import LazySession
 from piiblur.domain import PiiCategory
 
 MODEL_FILE = "movenet-multipose.onnx"
@@ -33,16 +30,7 @@ class PoseHeadDetector:
     categories = frozenset({PiiCategory.HEADS})
 
     def __init__(self, threads: int = 0) -> None:
-        self.threads = threads
-        self._session: ort.InferenceSession | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def session(self) -> ort.InferenceSession:
-        with self._lock:
-            if self._session is None:
-                self._session = load_session(MODEL_FILE, self.threads)
-            return self._session
+        self._model = LazySession(MODEL_FILE, threads)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         found = []
@@ -62,7 +50,7 @@ class PoseHeadDetector:
         width = max(32, int(np.ceil(scene.width * scale / 32) * 32))
         height = max(32, int(np.ceil(scene.height * scale / 32) * 32))
         resized = cv2.resize(scene.pixels, (width, height), interpolation=cv2.INTER_AREA)
-        (output,) = self.session.run(None, {"input": resized[None].astype(np.int32)})
+        (output,) = self._model.get().run(None, {"input": resized[None].astype(np.int32)})
         people = []
         for row in np.asarray(output[0], dtype=np.float32):
             if row[55] < PERSON_SCORE:
