@@ -35,10 +35,6 @@ class MediaInfo:
     def extension(self) -> str:
         return "jpg" if self.file_format == "jpeg" else self.file_format
 
-    @property
-    def content_type(self) -> str:
-        return content_type_for(self.file_format)
-
 
 def content_type_for(file_format: str) -> str:
     if file_format in IMAGE_FORMATS.values():

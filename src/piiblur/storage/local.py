@@ -57,9 +57,6 @@ class LocalStorage:
             raise StorageError(f"no blob {key!r}")
         yield path
 
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
