@@ -98,3 +98,23 @@ def test_redacted_text_cannot_be_read(tmp_path: Path, method: ObfuscationType) -
         crop = np.ascontiguousarray(after[int(b.y) : int(b.y + b.h), int(b.x) : int(b.x + b.w)])
         read = [text for text, score in ocr.read(crop, ocr.find_lines(crop)) if score > 0.5]
         assert not any(ch.isalnum() for text in read for ch in text), (method, read)
+
+
+@pytest.mark.parametrize("method", list(ObfuscationType))
+def test_video_frames_are_hidden_in_yuv_like_in_rgb(method: ObfuscationType) -> None:
+    """Video frames are hidden plane by plane in YUV 4:2:0; the face must be as gone as in RGB,
+    and pixels away from it untouched."""
+    import cv2
+
+    from piiblur.redact.obfuscate import obfuscate, obfuscate_yuv420
+
+    rgb = np.ascontiguousarray(astronaut()[:510, :510])
+    (face,) = default_engine().detect(rgb, HEADS)
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    before = yuv.copy()
+    obfuscate_yuv420(yuv, [face], method)
+    back = cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+    assert default_engine().detect(back, HEADS) == []
+    reference = obfuscate(cv2.cvtColor(before, cv2.COLOR_YUV2RGB_I420), [face], method)
+    assert np.abs(back.astype(int) - reference).mean() < 2.0  # the same hiding, up to chroma rounding
+    assert np.array_equal(yuv[450:510], before[450:510])  # bottom luma rows: far from the face

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,6 +18,7 @@ from rapidocr import RapidOCR
 from rapidocr.utils.process_img import get_rotate_crop_image
 
 from piiblur.detect.base import Box, RgbImage, Scene
+from piiblur.detect.onnx import session_at
 
 Quad = npt.NDArray[np.float32]
 SMALL_IMAGE = 1000
@@ -75,6 +77,10 @@ class Ocr:
                         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                     }
                 )
+                # rapidocr builds its sessions with spinning worker threads; rebuild them with
+                # ours (same model files, shipped in its wheel).
+                for model in (self._engine._load_det_model(), self._engine._load_rec_model()):  # type: ignore[no-untyped-call]
+                    model.session.session = session_at(Path(model.session.session._model_path), self.threads)
             return self._engine
 
     def find_lines(self, pixels: RgbImage) -> list[TextLine]:

@@ -26,27 +26,54 @@ MARGIN = {PiiCategory.HEADS: 0.10}
 DEFAULT_MARGIN = 0.12
 
 IntMask = npt.NDArray[np.uint8]
+Plane = npt.NDArray[np.uint8]  # H x W x channels, or one H x W plane
 
 
 def obfuscate(image: RgbImage, detections: Iterable[Detection], method: ObfuscationType) -> RgbImage:
     """Return a copy of ``image`` with every detection hidden."""
     out = image.copy()
-    height, width = image.shape[:2]
-    for detection in detections:
-        margin = MARGIN.get(detection.category, DEFAULT_MARGIN)
-        region = detection.box.grown(margin, width, height)
-        if detection.category is PiiCategory.HEADS:
-            _hide_ellipse(out, region, method)
-        else:
-            _hide_rectangle(out, region, method)
+    _hide_all(out, _regions(detections, out.shape[1], out.shape[0]), method, 1.0)
     return out
+
+
+def obfuscate_yuv420(frame: Plane, detections: Iterable[Detection], method: ObfuscationType) -> None:
+    """Hide every detection in place in a planar YUV 4:2:0 frame (luma rows, then the U and V planes
+    of a quarter each, as FFmpeg lays them out), so video frames need no conversion to RGB.
+
+    Each plane is hidden on its own with the same shapes (halved for chroma); blur, pixelation and
+    the feathered blend are linear, so this equals hiding the RGB image, at half the pixels.
+    """
+    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
+    luma = frame[:height]
+    chroma = frame[height:].reshape(2, height // 2, width // 2)
+    regions = _regions(detections, width, height)
+    _hide_all(luma, regions, method, 1.0)
+    for plane in chroma:
+        _hide_all(plane, regions, method, 0.5)
+
+
+def _regions(detections: Iterable[Detection], width: int, height: int) -> list[tuple[bool, Box]]:
+    """(is a head, area to hide) per detection: boxes grown by their category's margin."""
+    return [
+        (d.category is PiiCategory.HEADS, d.box.grown(MARGIN.get(d.category, DEFAULT_MARGIN), width, height))
+        for d in detections
+    ]
+
+
+def _hide_all(image: Plane, regions: list[tuple[bool, Box]], method: ObfuscationType, scale: float) -> None:
+    for is_head, region in regions:
+        scaled = Box(region.x * scale, region.y * scale, region.w * scale, region.h * scale)
+        if is_head:
+            _hide_ellipse(image, scaled, method)
+        else:
+            _hide_rectangle(image, scaled, method)
 
 
 def _int_bounds(box: Box) -> tuple[int, int, int, int]:
     return int(np.floor(box.x)), int(np.floor(box.y)), int(np.ceil(box.x + box.w)), int(np.ceil(box.y + box.h))
 
 
-def _scrambled(roi: RgbImage, method: ObfuscationType) -> RgbImage:
+def _scrambled(roi: Plane, method: ObfuscationType) -> Plane:
     height, width = roi.shape[:2]
     cell = max(2.0, max(width, height) / CELLS_ACROSS)
     small_w, small_h = max(1, round(width / cell)), max(1, round(height / cell))
@@ -61,14 +88,14 @@ def _scrambled(roi: RgbImage, method: ObfuscationType) -> RgbImage:
     return cv2.resize(middle, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.uint8, copy=False)
 
 
-def _hide_rectangle(image: RgbImage, region: Box, method: ObfuscationType) -> None:
+def _hide_rectangle(image: Plane, region: Box, method: ObfuscationType) -> None:
     x0, y0, x1, y1 = _int_bounds(region)
     if x1 - x0 < 1 or y1 - y0 < 1:
         return
     image[y0:y1, x0:x1] = _scrambled(image[y0:y1, x0:x1], method)
 
 
-def _hide_ellipse(image: RgbImage, region: Box, method: ObfuscationType) -> None:
+def _hide_ellipse(image: Plane, region: Box, method: ObfuscationType) -> None:
     """Hide the ellipse inscribed in ``region`` (grown so it contains the whole box's content),
     feathered outwards so the edge blends into the surroundings."""
     height, width = image.shape[:2]
@@ -85,7 +112,7 @@ def _hide_ellipse(image: RgbImage, region: Box, method: ObfuscationType) -> None
     roi = image[y0:y1, x0:x1]
     hidden = _scrambled(roi, method)
     # Integer blend: where alpha is 0 the result is exactly the original pixel.
-    weight = alpha[..., None].astype(np.uint16)
+    weight = (alpha[..., None] if roi.ndim == 3 else alpha).astype(np.uint16)
     mixed = (roi.astype(np.uint16) * (255 - weight) + hidden.astype(np.uint16) * weight + 127) // 255
     roi[:] = mixed.astype(np.uint8)
 

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,7 +26,8 @@ from piiblur.detect import Box, Detection, DetectionEngine
 from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.redact import tracking
-from piiblur.redact.obfuscate import obfuscate
+from piiblur.redact.muxing import BackgroundMuxer
+from piiblur.redact.obfuscate import Plane
 from piiblur.redact.tracking import Keyframe
 
 VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
@@ -50,11 +51,20 @@ class VideoRedaction:
     regions_per_frame: list[list[Box]] = field(default_factory=list)  # what was hidden, frame by frame
 
 
-@dataclass
 class _Pending:
-    frame: av.VideoFrame
-    pixels: RgbImage
-    index: int
+    """A decoded frame waiting for its regions, kept as planar YUV 4:2:0 (what the decoder gives
+    and the encoder takes): RGB is made only for the frames detection runs on."""
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        self.frame = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
+        self.yuv: Plane = np.array(self.frame.to_ndarray(), dtype=np.uint8)
+
+    @property
+    def luma(self) -> Plane:
+        return self.yuv[: self.yuv.shape[0] * 2 // 3]
+
+    def rgb(self) -> RgbImage:
+        return np.asarray(cv2.cvtColor(self.yuv, cv2.COLOR_YUV2RGB_I420), dtype=np.uint8)
 
 
 FAST_FAMILIES = frozenset(
@@ -108,7 +118,7 @@ class _Redactor:
         engine: DetectionEngine,
         categories: Sequence[PiiCategory],
         obfuscation: ObfuscationType,
-        write: Callable[[av.VideoFrame, RgbImage, list[Detection]], None],
+        write: Callable[[av.VideoFrame, Plane, list[Detection]], None],
         result: VideoRedaction,
     ) -> None:
         self.obfuscation, self.write, self.result = obfuscation, write, result
@@ -123,10 +133,10 @@ class _Redactor:
         self.previous_thumb: np.ndarray | None = None
 
     def push(self, frame: av.VideoFrame, index: int) -> None:
-        pixels = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-        if self._is_cut(pixels):
+        pending = _Pending(frame)
+        if self._is_cut(pending.luma):
             self._close_segments()
-        self.buffer[index] = _Pending(frame, pixels, index)
+        self.buffer[index] = pending
         for channel in self.channels:
             if channel.due(index):
                 self._run(channel, index)
@@ -140,9 +150,8 @@ class _Redactor:
         for index in sorted(self.buffer):  # no channel at all: nothing requested
             self._emit(index, [])
 
-    def _is_cut(self, pixels: RgbImage) -> bool:
-        grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
-        thumb = cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
+    def _is_cut(self, luma: Plane) -> bool:
+        thumb = cv2.resize(luma[::4, ::4], (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
         previous, self.previous_thumb = self.previous_thumb, thumb
         return previous is not None and float(np.abs(thumb - previous).mean()) > SCENE_CUT
 
@@ -157,7 +166,7 @@ class _Redactor:
     def _run(self, channel: _Channel, index: int) -> None:
         if index not in self.result.keyframes:
             self.result.keyframes.append(index)
-        for frame_index, regions in channel.keyframe(index, self.buffer[index].pixels, self.result).items():
+        for frame_index, regions in channel.keyframe(index, self.buffer[index].rgb(), self.result).items():
             self.regions.setdefault(frame_index, []).append(regions)
 
     def _write_ready(self) -> None:
@@ -167,7 +176,7 @@ class _Redactor:
 
     def _emit(self, index: int, regions: list[Detection]) -> None:
         item = self.buffer.pop(index)
-        self.write(item.frame, obfuscate(item.pixels, regions, self.obfuscation), regions)
+        self.write(item.frame, item.yuv, regions)
         self.next_to_write = index + 1
 
 
@@ -193,31 +202,47 @@ def redact_video(
         total = in_video.frames or _estimated_frames(inp, in_video)
         result = VideoRedaction(in_video.codec_context.width, in_video.codec_context.height)
 
-        def write(frame: av.VideoFrame, pixels: RgbImage, regions: list[Detection]) -> None:
-            hidden = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
-            hidden.pts, hidden.time_base = frame.pts, frame.time_base
-            out.mux(out_video.encode(hidden))
+        muxer = BackgroundMuxer(out, out_video, obfuscation)
+
+        def write(frame: av.VideoFrame, yuv: Plane, regions: list[Detection]) -> None:
+            muxer.video(frame, yuv, regions)
             result.regions_per_frame.append([d.box for d in regions])
             result.frames += 1
             if on_progress is not None and total:
                 on_progress(min(1.0, result.frames / total))
 
         redactor = _Redactor(engine, categories, obfuscation, write, result)
-        index = 0
-        for packet in inp.demux(*[s for s in (in_video, in_audio) if s is not None]):
-            if packet.stream is in_audio:
-                if out_audio is not None and packet.dts is not None:
-                    packet.stream = out_audio
-                    out.mux(packet)
-                continue
-            for frame in packet.decode():
-                assert isinstance(frame, av.VideoFrame)
+        try:
+            for index, frame in _decoded(inp, in_video, in_audio, out_audio, muxer):
                 redactor.push(frame, index)
-                index += 1
-        redactor.finish()
+            redactor.finish()
+        except BaseException:
+            muxer.abort()
+            raise
+        muxer.close()
         result.keyframes.sort()
-        out.mux(out_video.encode(None))
     return result
+
+
+def _decoded(
+    inp: av.container.InputContainer,
+    in_video: av.VideoStream,
+    in_audio: av.AudioStream | None,
+    out_audio: av.AudioStream | None,
+    muxer: BackgroundMuxer,
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Video frames with their index; audio packets go straight to the muxer on the way."""
+    index = 0
+    for packet in inp.demux(*[s for s in (in_video, in_audio) if s is not None]):
+        if packet.stream is in_audio:
+            if out_audio is not None and packet.dts is not None:
+                packet.stream = out_audio
+                muxer.audio(packet)
+            continue
+        for frame in packet.decode():
+            assert isinstance(frame, av.VideoFrame)
+            yield index, frame
+            index += 1
 
 
 def _display_rotation(source: Path) -> int:

@@ -1,0 +1,87 @@
+"""Writing the redacted video on a thread of its own.
+
+Hiding regions, encoding (x264 / VP9) and muxing are a third of a frame's cost; detection is most
+of the rest. Both run in native code that releases the GIL, so with the encoder on its own thread
+the two overlap on a multi-core machine instead of taking turns. Frames and audio packets are
+written strictly in the order they are handed over; the queue is short, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import av
+
+from piiblur.detect import Detection
+from piiblur.domain import ObfuscationType
+from piiblur.redact.obfuscate import Plane, obfuscate_yuv420
+
+QUEUE_DEPTH = 8
+_Item = tuple[av.VideoFrame, Plane, list[Detection]] | av.Packet[Any] | None
+
+
+class BackgroundMuxer:
+    def __init__(self, out: av.container.OutputContainer, video: av.VideoStream, obfuscation: ObfuscationType) -> None:
+        self.out, self.video_stream, self.obfuscation = out, video, obfuscation
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="piiblur-muxer", daemon=True)
+        self._thread.start()
+
+    def video(self, frame: av.VideoFrame, yuv: Plane, regions: list[Detection]) -> None:
+        """Hide ``regions`` in ``yuv`` (the pixels of ``frame``), encode and mux it."""
+        self._put((frame, yuv, regions))
+
+    def audio(self, packet: av.Packet[Any]) -> None:
+        """Mux an audio packet as it is (already pointed at its output stream)."""
+        self._put(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and wait for everything to be written; re-raise a failure."""
+        self._put(None)
+        self._thread.join()
+        self._raise_if_failed()
+
+    def abort(self) -> None:
+        """Stop writing (the producer failed): drop what is queued and wait for the thread."""
+        if self._error is None:
+            self._error = RuntimeError("aborted")
+        self._queue.put(None)
+        self._thread.join()
+
+    def _put(self, item: _Item) -> None:
+        self._raise_if_failed()
+        self._queue.put(item)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("writing the redacted video failed") from self._error
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if self._error is not None:  # keep draining so the producer never blocks
+                if item is None:
+                    return
+                continue
+            try:
+                if item is None:
+                    self.out.mux(self.video_stream.encode(None))
+                    return
+                self._write(item)
+            except BaseException as error:  # handed to the producer thread
+                self._error = error
+                if item is None:
+                    return
+
+    def _write(self, item: tuple[av.VideoFrame, Plane, list[Detection]] | av.Packet[Any]) -> None:
+        if isinstance(item, av.Packet):
+            self.out.mux(item)
+            return
+        frame, yuv, regions = item
+        obfuscate_yuv420(yuv, regions, self.obfuscation)
+        hidden = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        hidden.pts, hidden.time_base = frame.pts, frame.time_base
+        self.out.mux(self.video_stream.encode(hidden))
