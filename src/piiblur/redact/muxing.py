@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any
+from typing import Any, TypeAlias
 
 import av
 
@@ -19,7 +19,7 @@ from piiblur.domain import ObfuscationType
 from piiblur.redact.obfuscate import Plane, obfuscate_yuv420
 
 QUEUE_DEPTH = 8
-_Item = tuple[av.VideoFrame, Plane, list[Detection]] | av.Packet[Any] | None
+_Item: TypeAlias = "tuple[av.VideoFrame, Plane, list[Detection]] | av.Packet[Any] | None"
 
 
 class BackgroundMuxer:

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -58,13 +60,16 @@ class _Pending:
     def __init__(self, frame: av.VideoFrame) -> None:
         self.frame = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
         self.yuv: Plane = np.array(self.frame.to_ndarray(), dtype=np.uint8)
+        self._rgb: RgbImage | None = None
 
     @property
     def luma(self) -> Plane:
         return self.yuv[: self.yuv.shape[0] * 2 // 3]
 
     def rgb(self) -> RgbImage:
-        return np.asarray(cv2.cvtColor(self.yuv, cv2.COLOR_YUV2RGB_I420), dtype=np.uint8)
+        if self._rgb is None:
+            self._rgb = np.asarray(cv2.cvtColor(self.yuv, cv2.COLOR_YUV2RGB_I420), dtype=np.uint8)
+        return self._rgb
 
 
 FAST_FAMILIES = frozenset(
@@ -72,42 +77,78 @@ FAST_FAMILIES = frozenset(
 )
 
 
+@dataclass
+class _Submitted:
+    """A keyframe whose detection runs in the background, and the frames waiting for it."""
+
+    index: int
+    found: Future[list[Detection]]
+    frames_before: list[int]
+    ends_segment: bool = False
+
+
 class _Channel:
     """A group of categories with its own keyframe stride.
 
-    Heads (0.08 s a 720p keyframe) can be looked for far more often than the OCR-based categories
-    (0.3 s or more); each group keeps its own keyframes, tracks and stride, and a frame is written
-    once every group has decided what to hide in it.
+    Heads (0.1 s a 720p keyframe) can be looked for far more often than the OCR-based categories
+    (0.1-0.3 s and more); each group keeps its own keyframes, tracks and stride, and a frame is
+    written once every group has decided what to hide in it. Detection runs on a worker thread:
+    while it runs, the next frames are decoded and earlier ones encoded, and the two groups'
+    detectors run side by side.
     """
 
-    def __init__(self, engine: DetectionEngine, categories: list[PiiCategory], max_stride: int) -> None:
-        self.engine, self.categories, self.max_stride = engine, categories, max_stride
+    def __init__(
+        self, engine: DetectionEngine, categories: list[PiiCategory], max_stride: int, pool: ThreadPoolExecutor
+    ) -> None:
+        self.engine, self.categories, self.max_stride, self.pool = engine, categories, max_stride, pool
         self.stride = max(1, max_stride // 2)
-        self.last_key: Keyframe | None = None
+        self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
+        self.last_submitted: int | None = None
         self.waiting: list[int] = []
+        self.in_flight: deque[_Submitted] = deque()
 
     def due(self, index: int) -> bool:
-        return self.last_key is None or index - self.last_key.index >= self.stride
+        return self.last_submitted is None or index - self.last_submitted >= self.stride
 
-    def keyframe(self, index: int, pixels: RgbImage, result: VideoRedaction) -> dict[int, list[Detection]]:
-        """Detect on this frame; returns the regions of every frame waiting since the last keyframe."""
-        keyframe = Keyframe(index, self.engine.detect(pixels, self.categories))
-        result.detections.extend((index, d) for d in keyframe.detections)
-        height, width = pixels.shape[:2]
-        regions: dict[int, list[Detection]] = {i: [] for i in self.waiting}
-        if self.last_key is not None:
-            pairing = tracking.pair(self.last_key, keyframe)
-            for i in self.waiting:
-                regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
-            motion = pairing.max_relative_motion()
-            if motion > FAST_MOTION:
-                self.stride = max(1, self.stride // 2)
-            elif motion < SLOW_MOTION:
-                self.stride = min(self.max_stride, self.stride + 1)
-        regions[index] = keyframe.detections
-        self.waiting.clear()
-        self.last_key = keyframe
+    def submit(self, index: int, pixels: RgbImage, ends_segment: bool = False) -> None:
+        """Start detecting on frame ``index``; the frames waiting so far are resolved by it."""
+        found = self.pool.submit(self.engine.detect, pixels, self.categories)
+        self.in_flight.append(_Submitted(index, found, self.waiting, ends_segment))
+        self.waiting = []
+        self.last_submitted = None if ends_segment else index
+
+    def end_segment(self) -> None:
+        """A scene cut or the end: the last keyframe closes its segment and no track continues."""
+        if self.in_flight:
+            self.in_flight[-1].ends_segment = True
+        else:
+            self.last_key = None
+        self.last_submitted = None
+
+    def resolve(self, width: int, height: int, result: VideoRedaction, wait: bool) -> dict[int, list[Detection]]:
+        """Regions of every frame whose keyframes have been detected (waiting for the oldest
+        keyframe if ``wait``): interpolated between consecutive keyframes of a segment."""
+        regions: dict[int, list[Detection]] = {}
+        while self.in_flight and (wait or self.in_flight[0].found.done()):
+            wait = False
+            submitted = self.in_flight.popleft()
+            keyframe = Keyframe(submitted.index, submitted.found.result())
+            result.detections.extend((keyframe.index, d) for d in keyframe.detections)
+            regions.update({i: [] for i in submitted.frames_before})
+            if self.last_key is not None:
+                pairing = tracking.pair(self.last_key, keyframe)
+                for i in submitted.frames_before:
+                    regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
+                self._adapt_stride(pairing.max_relative_motion())
+            regions[keyframe.index] = keyframe.detections
+            self.last_key = None if submitted.ends_segment else keyframe
         return regions
+
+    def _adapt_stride(self, motion: float) -> None:
+        if motion > FAST_MOTION:
+            self.stride = max(1, self.stride // 2)
+        elif motion < SLOW_MOTION:
+            self.stride = min(self.max_stride, self.stride + 1)
 
 
 class _Redactor:
@@ -117,15 +158,17 @@ class _Redactor:
         self,
         engine: DetectionEngine,
         categories: Sequence[PiiCategory],
-        obfuscation: ObfuscationType,
         write: Callable[[av.VideoFrame, Plane, list[Detection]], None],
         result: VideoRedaction,
+        pool: ThreadPoolExecutor,
     ) -> None:
-        self.obfuscation, self.write, self.result = obfuscation, write, result
+        self.write, self.result = write, result
         fast = [c for c in categories if c in FAST_FAMILIES]
         slow = [c for c in categories if c not in FAST_FAMILIES]
         self.channels = [
-            _Channel(engine, group, stride) for group, stride in ((fast, MAX_STRIDE), (slow, MAX_TEXT_STRIDE)) if group
+            _Channel(engine, group, stride, pool)
+            for group, stride in ((fast, MAX_STRIDE), (slow, MAX_TEXT_STRIDE))
+            if group
         ]
         self.buffer: dict[int, _Pending] = {}
         self.regions: dict[int, list[list[Detection]]] = {}
@@ -139,13 +182,21 @@ class _Redactor:
         self.buffer[index] = pending
         for channel in self.channels:
             if channel.due(index):
-                self._run(channel, index)
+                # One detection in flight per channel: wait for the previous one before the next.
+                self._resolve(channel, wait=bool(channel.in_flight))
+                channel.submit(index, pending.rgb())
+                self._note_keyframe(index)
             else:
                 channel.waiting.append(index)
+        for channel in self.channels:
+            self._resolve(channel, wait=False)
         self._write_ready()
 
     def finish(self) -> None:
         self._close_segments()
+        for channel in self.channels:
+            while channel.in_flight:
+                self._resolve(channel, wait=True)
         self._write_ready()
         for index in sorted(self.buffer):  # no channel at all: nothing requested
             self._emit(index, [])
@@ -160,13 +211,19 @@ class _Redactor:
         so the frames before it are interpolated rather than guessed; tracks then end."""
         for channel in self.channels:
             if channel.waiting:
-                self._run(channel, channel.waiting.pop())
-            channel.last_key = None
+                last = channel.waiting.pop()
+                self._resolve(channel, wait=bool(channel.in_flight))
+                channel.submit(last, self.buffer[last].rgb(), ends_segment=True)
+                self._note_keyframe(last)
+            else:
+                channel.end_segment()
 
-    def _run(self, channel: _Channel, index: int) -> None:
+    def _note_keyframe(self, index: int) -> None:
         if index not in self.result.keyframes:
             self.result.keyframes.append(index)
-        for frame_index, regions in channel.keyframe(index, self.buffer[index].rgb(), self.result).items():
+
+    def _resolve(self, channel: _Channel, wait: bool) -> None:
+        for frame_index, regions in channel.resolve(self.result.width, self.result.height, self.result, wait).items():
             self.regions.setdefault(frame_index, []).append(regions)
 
     def _write_ready(self) -> None:
@@ -176,6 +233,7 @@ class _Redactor:
 
     def _emit(self, index: int, regions: list[Detection]) -> None:
         item = self.buffer.pop(index)
+        item._rgb = None  # only the planes travel on to the encoder
         self.write(item.frame, item.yuv, regions)
         self.next_to_write = index + 1
 
@@ -211,14 +269,16 @@ def redact_video(
             if on_progress is not None and total:
                 on_progress(min(1.0, result.frames / total))
 
-        redactor = _Redactor(engine, categories, obfuscation, write, result)
-        try:
-            for index, frame in _decoded(inp, in_video, in_audio, out_audio, muxer):
-                redactor.push(frame, index)
-            redactor.finish()
-        except BaseException:
-            muxer.abort()
-            raise
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="piiblur-detect") as pool:
+            redactor = _Redactor(engine, categories, write, result, pool)
+            try:
+                for index, frame in _decoded(inp, in_video, in_audio, out_audio, muxer):
+                    redactor.push(frame, index)
+                redactor.finish()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                muxer.abort()
+                raise
         muxer.close()
         result.keyframes.sort()
     return result
