@@ -77,7 +77,7 @@ def _scrambled(roi: Plane, method: ObfuscationType) -> Plane:
     height, width = roi.shape[:2]
     cell = max(2.0, max(width, height) / CELLS_ACROSS)
     small_w, small_h = max(1, round(width / cell)), max(1, round(height / cell))
-    small = cv2.resize(roi, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(_halved_towards(roi, small_w, small_h), (small_w, small_h), interpolation=cv2.INTER_AREA)
     if method is ObfuscationType.PIXELATION:
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST).astype(np.uint8, copy=False)
     # Smooth the cells at a small intermediate size (cheap whatever the region's size), then
@@ -86,6 +86,14 @@ def _scrambled(roi: Plane, method: ObfuscationType) -> Plane:
     middle = cv2.resize(small, (small_w * step, small_h * step), interpolation=cv2.INTER_LINEAR)
     middle = cv2.GaussianBlur(middle, (0, 0), sigmaX=step / 1.5, sigmaY=step / 1.5, borderType=cv2.BORDER_REPLICATE)
     return cv2.resize(middle, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.uint8, copy=False)
+
+
+def _halved_towards(roi: Plane, width: int, height: int) -> Plane:
+    """Halve ``roi`` (Gaussian pyramid: every pixel still counts) while it stays at least four
+    times the target size: OpenCV's area averaging is slow for large, non-integer ratios."""
+    while roi.shape[1] >= 8 * width and roi.shape[0] >= 8 * height:
+        roi = cv2.pyrDown(roi)
+    return roi
 
 
 def _hide_rectangle(image: Plane, region: Box, method: ObfuscationType) -> None:
@@ -128,9 +136,7 @@ def _feathered_ellipse(width: int, height: int, cx: float, cy: float, ax: float,
     ys = (ys + 0.5) * MASK_STEP - cy
     radius = np.sqrt((xs / max(ax, 1e-3)) ** 2 + (ys / max(ay, 1e-3)) ** 2)
     ramp = np.clip((1 + feather - radius) / feather, 0.0, 1.0)
-    smooth = ramp * ramp * (3 - 2 * ramp) * 255
-    mask = cv2.resize(
-        smooth.astype(np.float32), (small_w * MASK_STEP, small_h * MASK_STEP), interpolation=cv2.INTER_LINEAR
-    )
-    result: IntMask = np.rint(mask[:height, :width]).astype(np.uint8)
+    smooth = np.rint(ramp * ramp * (3 - 2 * ramp) * 255).astype(np.uint8)
+    mask = cv2.resize(smooth, (small_w * MASK_STEP, small_h * MASK_STEP), interpolation=cv2.INTER_LINEAR)
+    result: IntMask = np.ascontiguousarray(mask[:height, :width])
     return result
