@@ -147,8 +147,8 @@ class _Channel:
     def _adapt_stride(self, motion: float) -> None:
         if motion > FAST_MOTION:
             self.stride = max(1, self.stride // 2)
-        elif motion < SLOW_MOTION:
-            self.stride = min(self.max_stride, self.stride + 1)
+        elif motion < SLOW_MOTION:  # grow by half: back to the longest stride in a few keyframes
+            self.stride = min(self.max_stride, self.stride + max(1, self.stride // 2))
 
 
 class _Redactor:
@@ -254,6 +254,7 @@ def redact_video(
         av.open(str(target), "w", format=CONTAINER_FORMATS[file_format], options=options) as out,
     ):
         in_video = inp.streams.video[0]
+        in_video.thread_type = "AUTO"  # decode on FFmpeg's own threads
         in_audio = inp.streams.audio[0] if inp.streams.audio else None
         out_video = _add_video_stream(out, in_video, file_format, rotation)
         out_audio = out.add_stream_from_template(in_audio) if in_audio is not None else None
