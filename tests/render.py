@@ -175,3 +175,15 @@ def business_card_with_code() -> Array:
     card_image = card_image.copy()
     card_image[150:340, 340:530] = code
     return card_image
+
+
+def vanity_plate() -> Array:
+    """A US-style plate: state name above, a registration of letters only, a slogan below."""
+    plate = card(
+        (520, 260),
+        (235, 240, 250),
+        [("CALIFORNIA", 40, (140, 10)), ("FZ RULZ", 110, (45, 62)), ("dmv.ca.gov", 32, (170, 200))],
+        text_colour=(20, 30, 120),
+    ).copy()
+    cv2.rectangle(plate, (3, 3), (516, 256), (20, 20, 20), 5)
+    return plate

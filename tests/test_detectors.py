@@ -10,6 +10,7 @@ from PIL import Image
 import render
 from conftest import astronaut
 from piiblur.detect import Detection, default_engine
+from piiblur.detect.plates import looks_like_plate
 from piiblur.domain import PiiCategory as C
 
 
@@ -54,6 +55,28 @@ def test_rendered_object_is_found(category: C) -> None:
     assert found, f"no {category.value} found"
     for target in targets:
         assert covered(target, found, scene.shape) >= 0.7, (target, [d.box for d in found])
+
+
+def test_vanity_plate_between_state_and_slogan_is_found() -> None:
+    """Letters only and three rows: still a plate (the registration is not a paragraph line)."""
+    scene, box = render.place(render.photo("coffee"), render.vanity_plate(), (420, 380))
+    found = find(scene, C.LICENSE_PLATES)
+    assert found and covered(box, found, scene.shape) >= 0.5, [d.box for d in found]
+
+
+@pytest.mark.parametrize(
+    ("text", "tiny", "plate"),
+    [
+        ("AB 123 CD", False, True),
+        ("FZ RULZ", False, True),  # vanity
+        ("KIOSK", False, False),  # one word, no digit
+        ("Bcon", False, False),
+        ("Bcon", True, True),  # a distant plate reads as smudges
+        ("Music is the best.", False, False),
+    ],
+)
+def test_plate_reading_rules(text: str, tiny: bool, plate: bool) -> None:
+    assert looks_like_plate(text, tiny=tiny) is plate
 
 
 @pytest.mark.parametrize(

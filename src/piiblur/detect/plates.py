@@ -16,13 +16,23 @@ from piiblur.detect.text import TextBlocks
 from piiblur.domain import PiiCategory
 
 MIN_ASPECT, MAX_ASPECT = 1.6, 8.0
-MAX_BLOCK_LINES = 2  # one- and two-row plates; a line inside a paragraph is not a plate
+MAX_BLOCK_LINES = 4
 PLATE_CHARS = re.compile(r"[A-Z0-9]")
+VANITY = re.compile(r"[A-Z]{1,4}(?: [A-Z]{1,4}){1,2}")
+TINY_HEIGHT = 10  # pixels: a distant plate, seen as a line of smudges
+TINY_ASPECT = (2.5, 6.0)
 
 
-def looks_like_plate(text: str) -> bool:
+def looks_like_plate(text: str, tiny: bool = False) -> bool:
+    """4-10 letters and digits with a digit among them, or a vanity plate (capital-letter groups
+    such as "FZ RULZ"); a plate under ``TINY_HEIGHT`` pixels reads too poorly for either test,
+    so three characters are enough there."""
+    if VANITY.fullmatch(text.strip()) and 4 <= sum(c.isalpha() for c in text) <= 8:
+        return True
     cleaned = text.upper().replace(" ", "").replace("-", "").replace("·", "").replace(".", "")
     alnum = PLATE_CHARS.findall(cleaned)
+    if tiny:
+        return 3 <= len(alnum) <= 10 and len(alnum) >= 0.75 * len(cleaned)
     if not 4 <= len(alnum) <= 10 or not any(c.isdigit() for c in alnum):
         return False
     return len(alnum) >= 0.75 * len(cleaned)
@@ -42,14 +52,25 @@ class LicensePlateDetector:
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         blocks = TextBlocks.of(scene, self.ocr).blocks
-        isolated = [line for block in blocks if len(block) <= MAX_BLOCK_LINES for line in block]
+        isolated = [line for block in blocks for line in block if _may_be_registration(line, block)]
         candidates = [line for line in isolated if plate_shaped(line, scene)]
         texts = self.ocr.texts(scene, candidates)
         return [
             Detection(PiiCategory.LICENSE_PLATES, _plate_box(line, scene), line.score, self.name)
             for line, text in zip(candidates, texts, strict=True)
-            if looks_like_plate(text)
+            if looks_like_plate(text, tiny=_tiny_plate_shape(line))
         ]
+
+
+def _may_be_registration(line: TextLine, block: list[TextLine]) -> bool:
+    """A line in a paragraph is not a plate; a plate is a short block: one or two rows, or a
+    US-style registration between a state name and a slogan, maybe beside a bumper sticker."""
+    return len(block) <= MAX_BLOCK_LINES
+
+
+def _tiny_plate_shape(line: TextLine) -> bool:
+    aspect = line.length / max(line.height, 1.0)
+    return line.height < TINY_HEIGHT and TINY_ASPECT[0] <= aspect <= TINY_ASPECT[1]
 
 
 def _plate_box(line: TextLine, scene: Scene) -> Box:

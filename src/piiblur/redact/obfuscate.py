@@ -92,7 +92,7 @@ def _halved_towards(roi: Plane, width: int, height: int) -> Plane:
     """Halve ``roi`` (Gaussian pyramid: every pixel still counts) while it stays at least four
     times the target size: OpenCV's area averaging is slow for large, non-integer ratios."""
     while roi.shape[1] >= 8 * width and roi.shape[0] >= 8 * height:
-        roi = cv2.pyrDown(roi)
+        roi = np.asarray(cv2.pyrDown(roi), dtype=np.uint8)
     return roi
 
 
