@@ -171,3 +171,21 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     redact_video(path, out, "mp4", HEADS, ObfuscationType.BLUR, default_engine())
     assert seconds(out) == seconds(path)
+
+
+def test_a_failing_encoder_stops_the_job_with_an_error(tmp_path: Path) -> None:
+    """A frame the encoder refuses fails the redaction cleanly: the error reaches the caller,
+    and the producer never blocks on a writer thread that has stopped writing."""
+    from piiblur.redact.muxing import QUEUE_DEPTH, BackgroundMuxer
+
+    with av.open(str(tmp_path / "out.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        muxer = BackgroundMuxer(out, stream, ObfuscationType.BLUR)
+        wrong_size = np.zeros((96 * 3 // 2, 128), np.uint8)  # 128x96: not what the stream expects
+        frame = av.VideoFrame.from_ndarray(wrong_size, format="yuv420p")
+        with pytest.raises(RuntimeError, match="writing the redacted video failed"):
+            for _ in range(QUEUE_DEPTH * 4):
+                muxer.video(frame, wrong_size.copy(), [])
+            muxer.close()
+        muxer.abort()

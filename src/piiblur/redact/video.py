@@ -8,7 +8,10 @@
   interpolated, motion-grown boxes (``tracking``). The stride adapts: it halves when objects move
   more than half their size between keyframes, grows back while they move little, and a scene
   cut (a large change between consecutive frames) forces a keyframe and ends every track.
-- Memory is bounded by the buffer: at most ``MAX_TEXT_STRIDE`` decoded frames, whatever the length.
+- Frames stay in planar YUV 4:2:0 (RGB only for keyframes); detection runs on worker threads,
+  one channel beside the other, and hiding + encoding on the writer thread of ``muxing``, so the
+  two cores of a small machine are both busy.
+- Memory is bounded by the buffer: about ``MAX_TEXT_STRIDE`` decoded frames, whatever the length.
 """
 
 from __future__ import annotations
