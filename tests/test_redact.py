@@ -104,17 +104,19 @@ def test_redacted_text_cannot_be_read(tmp_path: Path, method: ObfuscationType) -
 def test_video_frames_are_hidden_in_yuv_like_in_rgb(method: ObfuscationType) -> None:
     """Video frames are hidden plane by plane in YUV 4:2:0; the face must be as gone as in RGB,
     and pixels away from it untouched."""
-    import cv2
+    import av
 
+    from piiblur.redact.muxing import frame_from_planes, planes_of
     from piiblur.redact.obfuscate import obfuscate, obfuscate_yuv420
 
     rgb = np.ascontiguousarray(astronaut()[:510, :510])
     (face,) = default_engine().detect(rgb, HEADS)
-    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
-    before = yuv.copy()
-    obfuscate_yuv420(yuv, [face], method)
-    back = cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    planes = planes_of(frame)
+    before = [plane.copy() for plane in planes]
+    obfuscate_yuv420(planes, [face], method)
+    back = frame_from_planes(planes).to_ndarray(format="rgb24")
     assert default_engine().detect(back, HEADS) == []
-    reference = obfuscate(cv2.cvtColor(before, cv2.COLOR_YUV2RGB_I420), [face], method)
+    reference = obfuscate(frame.to_ndarray(format="rgb24"), [face], method)
     assert np.abs(back.astype(int) - reference).mean() < 2.0  # the same hiding, up to chroma rounding
-    assert np.array_equal(yuv[450:510], before[450:510])  # bottom luma rows: far from the face
+    assert np.array_equal(planes[0][450:], before[0][450:])  # bottom luma rows: far from the face

@@ -189,3 +189,15 @@ def test_a_failing_encoder_stops_the_job_with_an_error(tmp_path: Path) -> None:
                 muxer.video(frame, wrong_size.copy(), [])
             muxer.close()
         muxer.abort()
+
+
+def test_odd_sized_webm_keeps_its_size(tmp_path: Path) -> None:
+    """VP9 allows odd widths and heights (4:2:0 chroma then rounds up); they must survive."""
+    clip = render_video(tmp_path / "odd.webm", 1.0, fps=10, size=(321, 241), codec="libvpx-vp9")
+    out = tmp_path / "out.webm"
+    result = redact(clip, out, "webm")
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (321, 241)
+    assert result.frames == len(clip.face_boxes)
+    assert uncovered_frames(clip, out) == []

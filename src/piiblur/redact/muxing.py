@@ -13,13 +13,34 @@ import threading
 from typing import Any, TypeAlias
 
 import av
+import numpy as np
 
 from piiblur.detect import Detection
 from piiblur.domain import ObfuscationType
 from piiblur.redact.obfuscate import Plane, obfuscate_yuv420
 
 QUEUE_DEPTH = 8
-_Item: TypeAlias = "tuple[av.VideoFrame, Plane, list[Detection]] | av.Packet[Any] | None"
+_Item: TypeAlias = "tuple[av.VideoFrame, list[Plane], list[Detection]] | av.Packet[Any] | None"
+
+
+def planes_of(frame: av.VideoFrame) -> list[Plane]:
+    """Copies of a yuv420p frame's Y, U and V planes (without FFmpeg's row padding); unlike
+    ``to_ndarray`` this works for odd widths and heights too."""
+    return [_view(plane).copy() for plane in frame.planes]
+
+
+def frame_from_planes(planes: list[Plane]) -> av.VideoFrame:
+    height, width = planes[0].shape[:2]
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, pixels in zip(frame.planes, planes, strict=True):
+        _view(plane)[:] = pixels
+    return frame
+
+
+def _view(plane: av.video.plane.VideoPlane) -> Plane:
+    rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)
+    view: Plane = rows[:, : plane.width]
+    return view
 
 
 class BackgroundMuxer:
@@ -30,9 +51,9 @@ class BackgroundMuxer:
         self._thread = threading.Thread(target=self._run, name="piiblur-muxer", daemon=True)
         self._thread.start()
 
-    def video(self, frame: av.VideoFrame, yuv: Plane, regions: list[Detection]) -> None:
-        """Hide ``regions`` in ``yuv`` (the pixels of ``frame``), encode and mux it."""
-        self._put((frame, yuv, regions))
+    def video(self, frame: av.VideoFrame, planes: list[Plane], regions: list[Detection]) -> None:
+        """Hide ``regions`` in ``planes`` (the Y, U, V pixels of ``frame``), encode and mux it."""
+        self._put((frame, planes, regions))
 
     def audio(self, packet: av.Packet[Any]) -> None:
         """Mux an audio packet as it is (already pointed at its output stream)."""
@@ -76,12 +97,12 @@ class BackgroundMuxer:
                 if item is None:
                     return
 
-    def _write(self, item: tuple[av.VideoFrame, Plane, list[Detection]] | av.Packet[Any]) -> None:
+    def _write(self, item: tuple[av.VideoFrame, list[Plane], list[Detection]] | av.Packet[Any]) -> None:
         if isinstance(item, av.Packet):
             self.out.mux(item)
             return
-        frame, yuv, regions = item
-        obfuscate_yuv420(yuv, regions, self.obfuscation)
-        hidden = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame, planes, regions = item
+        obfuscate_yuv420(planes, regions, self.obfuscation)
+        hidden = frame_from_planes(planes)
         hidden.pts, hidden.time_base = frame.pts, frame.time_base
         self.out.mux(self.video_stream.encode(hidden))

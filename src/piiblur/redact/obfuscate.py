@@ -10,7 +10,7 @@ Pixels outside the masks are not touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -36,20 +36,19 @@ def obfuscate(image: RgbImage, detections: Iterable[Detection], method: Obfuscat
     return out
 
 
-def obfuscate_yuv420(frame: Plane, detections: Iterable[Detection], method: ObfuscationType) -> None:
-    """Hide every detection in place in a planar YUV 4:2:0 frame (luma rows, then the U and V planes
-    of a quarter each, as FFmpeg lays them out), so video frames need no conversion to RGB.
+def obfuscate_yuv420(planes: Sequence[Plane], detections: Iterable[Detection], method: ObfuscationType) -> None:
+    """Hide every detection in place in the Y, U and V planes of a YUV 4:2:0 frame (chroma planes
+    half the size, rounded up), so video frames need no conversion to RGB.
 
     Each plane is hidden on its own with the same shapes (halved for chroma); blur, pixelation and
     the feathered blend are linear, so this equals hiding the RGB image, at half the pixels.
     """
-    height, width = frame.shape[0] * 2 // 3, frame.shape[1]
-    luma = frame[:height]
-    chroma = frame[height:].reshape(2, height // 2, width // 2)
+    luma = planes[0]
+    height, width = luma.shape[:2]
     regions = _regions(detections, width, height)
     _hide_all(luma, regions, method, 1.0)
-    for plane in chroma:
-        _hide_all(plane, regions, method, 0.5)
+    for chroma in planes[1:]:
+        _hide_all(chroma, regions, method, chroma.shape[1] / width)
 
 
 def _regions(detections: Iterable[Detection], width: int, height: int) -> list[tuple[bool, Box]]:

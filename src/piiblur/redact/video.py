@@ -31,7 +31,7 @@ from piiblur.detect import Box, Detection, DetectionEngine
 from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.redact import tracking
-from piiblur.redact.muxing import BackgroundMuxer
+from piiblur.redact.muxing import BackgroundMuxer, planes_of
 from piiblur.redact.obfuscate import Plane
 from piiblur.redact.tracking import Keyframe
 
@@ -62,16 +62,16 @@ class _Pending:
 
     def __init__(self, frame: av.VideoFrame) -> None:
         self.frame = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
-        self.yuv: Plane = np.array(self.frame.to_ndarray(), dtype=np.uint8)
+        self.planes = planes_of(self.frame)
         self._rgb: RgbImage | None = None
 
     @property
     def luma(self) -> Plane:
-        return self.yuv[: self.yuv.shape[0] * 2 // 3]
+        return self.planes[0]
 
     def rgb(self) -> RgbImage:
         if self._rgb is None:
-            self._rgb = np.asarray(cv2.cvtColor(self.yuv, cv2.COLOR_YUV2RGB_I420), dtype=np.uint8)
+            self._rgb = np.asarray(self.frame.to_ndarray(format="rgb24"), dtype=np.uint8)
         return self._rgb
 
 
@@ -161,7 +161,7 @@ class _Redactor:
         self,
         engine: DetectionEngine,
         categories: Sequence[PiiCategory],
-        write: Callable[[av.VideoFrame, Plane, list[Detection]], None],
+        write: Callable[[av.VideoFrame, list[Plane], list[Detection]], None],
         result: VideoRedaction,
         pool: ThreadPoolExecutor,
     ) -> None:
@@ -237,7 +237,7 @@ class _Redactor:
     def _emit(self, index: int, regions: list[Detection]) -> None:
         item = self.buffer.pop(index)
         item._rgb = None  # only the planes travel on to the encoder
-        self.write(item.frame, item.yuv, regions)
+        self.write(item.frame, item.planes, regions)
         self.next_to_write = index + 1
 
 
@@ -266,8 +266,8 @@ def redact_video(
 
         muxer = BackgroundMuxer(out, out_video, obfuscation)
 
-        def write(frame: av.VideoFrame, yuv: Plane, regions: list[Detection]) -> None:
-            muxer.video(frame, yuv, regions)
+        def write(frame: av.VideoFrame, planes: list[Plane], regions: list[Detection]) -> None:
+            muxer.video(frame, planes, regions)
             result.regions_per_frame.append([d.box for d in regions])
             result.frames += 1
             if on_progress is not None and total:
