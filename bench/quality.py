@@ -89,6 +89,7 @@ def evaluate(eval_dir: Path, categories: list[PiiCategory]) -> dict[str, Any]:
     tallies: dict[PiiCategory, Tally] = defaultdict(Tally)
     per_image: list[dict[str, Any]] = []
     false_total, seconds_total = 0, 0.0
+    ignored: list[dict[str, Any]] = []
     for entry in labels["images"]:
         image = np.asarray(load_rgb(eval_dir / entry["file"]).convert("RGB"))
         height, width = image.shape[:2]
@@ -98,7 +99,11 @@ def evaluate(eval_dir: Path, categories: list[PiiCategory]) -> dict[str, Any]:
         seconds_total += elapsed
         for label in entry["boxes"]:
             category = LABEL_TO_CATEGORY[label["category"]]
-            if label.get("ignore") or category not in categories:
+            if category not in categories:
+                continue
+            if label.get("ignore"):
+                right = [d for d in detections if d.category is category]
+                ignored.append(_ignored_row(entry["file"], label, coverage(label, right, height, width)))
                 continue
             tally = tallies[category]
             tally.labelled += 1
@@ -142,7 +147,18 @@ def evaluate(eval_dir: Path, categories: list[PiiCategory]) -> dict[str, Any]:
             len(p["false"]) for p, e in zip(per_image, labels["images"], strict=True) if e.get("negative")
         ),
         "seconds_per_image": round(seconds_total / count, 3),
+        "ignored_labels": ignored,
         "per_image": per_image,
+    }
+
+
+def _ignored_row(file: str, label: dict[str, Any], covered: float) -> dict[str, Any]:
+    """An ambiguous label (seen from behind, too small, drawn): not scored, but worth knowing."""
+    return {
+        "label": f"{file}@{label['x']},{label['y']},{label['w']},{label['h']}",
+        "category": label["category"],
+        "note": label.get("note", ""),
+        "covered": round(covered, 2),
     }
 
 
@@ -168,6 +184,15 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for name, row in result["categories"].items():
         lines += [f"- {name}: {miss}" for miss in row["missed"]]
+    lines += [
+        "",
+        "## Ignored labels (not scored): share covered by the right category",
+        "",
+        "Ambiguous boxes (heads seen from behind or cut by the border, drawn faces, unreadable text)",
+        "count neither as hits nor as false detections; how much of each is hidden anyway:",
+        "",
+    ]
+    lines += [f"- {row['label']} ({row['note']}): {row['covered']}" for row in result["ignored_labels"]]
     return "\n".join(lines) + "\n"
 
 
