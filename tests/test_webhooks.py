@@ -156,7 +156,16 @@ def test_a_restart_between_attempts_loses_nothing(tmp_path: Path, receiver: Rece
     receiver.script = [502]
     client.http.post(f"/api/v1/webhooks/{hook['webhook_id']}/test")
     receiver.wait_for(1)
-    server.kill()  # the retry is pending in the database only
+    # Kill once the failed attempt is recorded: the retry is then pending in the database only.
+    # (Killed between sending and recording, a delivery is retried when its 2-minute lease ends.)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        (delivery,) = client.http.get(f"/api/v1/webhooks/{hook['webhook_id']}/deliveries").json()
+        if delivery["attempts"]:
+            break
+        time.sleep(0.05)
+    assert [a["status_code"] for a in delivery["attempts"]] == [502]
+    server.kill()
     restarted = Server(server.data_dir, env=env).start()
     try:
         client.point_to(restarted)
