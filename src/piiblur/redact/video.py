@@ -236,7 +236,6 @@ class _Redactor:
 
     def _emit(self, index: int, regions: list[Detection]) -> None:
         item = self.buffer.pop(index)
-        item._rgb = None  # only the planes travel on to the encoder
         self.write(item.frame, item.planes, regions)
         self.next_to_write = index + 1
 
