@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,6 +149,16 @@ def test_gone_disables_the_endpoint(hook_server: Server, receiver: Receiver) -> 
     assert endpoint["enabled"] is False and "410" in endpoint["disabled_reason"]
 
 
+def only_delivery_once(client: Client, webhook_id: str, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The endpoint's single delivery, polled until ``ready`` holds (or 10 s passed)."""
+    deadline = time.monotonic() + 10
+    while True:
+        (delivery,) = client.http.get(f"/api/v1/webhooks/{webhook_id}/deliveries").json()
+        if ready(delivery) or time.monotonic() > deadline:
+            return dict(delivery)
+        time.sleep(0.05)
+
+
 def test_a_restart_between_attempts_loses_nothing(tmp_path: Path, receiver: Receiver) -> None:
     env = FAST_RETRIES | {"PIIBLUR_WEBHOOK_RETRY_SCHEDULE": "[3, 3]"}
     server = Server(tmp_path / "data", env=env).start()
@@ -158,12 +169,7 @@ def test_a_restart_between_attempts_loses_nothing(tmp_path: Path, receiver: Rece
     receiver.wait_for(1)
     # Kill once the failed attempt is recorded: the retry is then pending in the database only.
     # (Killed between sending and recording, a delivery is retried when its 2-minute lease ends.)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        (delivery,) = client.http.get(f"/api/v1/webhooks/{hook['webhook_id']}/deliveries").json()
-        if delivery["attempts"]:
-            break
-        time.sleep(0.05)
+    delivery = only_delivery_once(client, hook["webhook_id"], lambda d: bool(d["attempts"]))
     assert [a["status_code"] for a in delivery["attempts"]] == [502]
     server.kill()
     restarted = Server(server.data_dir, env=env).start()
@@ -171,12 +177,7 @@ def test_a_restart_between_attempts_loses_nothing(tmp_path: Path, receiver: Rece
         client.point_to(restarted)
         attempts = receiver.wait_for(2, timeout=20)
         assert attempts[0][0]["webhook-id"] == attempts[1][0]["webhook-id"]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            (delivery,) = client.http.get(f"/api/v1/webhooks/{hook['webhook_id']}/deliveries").json()
-            if delivery["status"] == "delivered":
-                break
-            time.sleep(0.1)
+        delivery = only_delivery_once(client, hook["webhook_id"], lambda d: d["status"] == "delivered")
         assert [a["status_code"] for a in delivery["attempts"]] == [502, 200]
     finally:
         restarted.stop()
