@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
+import report
 from piiblur.detect import Detection, default_engine
 from piiblur.domain import PiiCategory
 from piiblur.redact.image import load_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_EVAL = REPO.parent / "shared" / "eval"
-RESULTS = REPO / "bench" / "results"
 COVERED = 0.7
 OVERLAP = 0.1
 
@@ -207,10 +206,7 @@ def main() -> None:
     supported = default_engine().supported_categories
     categories = [PiiCategory(c) for c in args.categories.split(",") if PiiCategory(c) in supported]
     result = evaluate(args.eval_dir, categories)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "quality.md").write_text(markdown(result))
-    sys.stdout.write(markdown(result))
+    report.write("quality", result, markdown(result))
 
 
 if __name__ == "__main__":

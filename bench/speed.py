@@ -10,7 +10,6 @@ category set and writes ``bench/results/speed.md`` and ``speed.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import render  # noqa: E402
+import report  # noqa: E402
 from piiblur.detect import default_engine  # noqa: E402
 from piiblur.domain import PiiCategory as C  # noqa: E402
 
@@ -82,10 +82,7 @@ def main() -> None:
     ]
     lines += ["| categories | median s | target s | found |", "|---|---:|---:|---|"]
     lines += [f"| {r['set']} | {r['median_s']} | {r['target_s']} | {r['found']} |" for r in rows]
-    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (REPO / "bench" / "results" / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
-    (REPO / "bench" / "results" / "speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    report.write("speed", result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

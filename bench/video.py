@@ -35,6 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import report  # noqa: E402
 from conftest import render_video  # noqa: E402
 from piiblur.detect import Box, default_engine  # noqa: E402
 from piiblur.domain import ObfuscationType, PiiCategory  # noqa: E402
@@ -217,10 +218,7 @@ def main() -> None:
             )
     lines += ["", "## Peak memory (heads + license_plates)", ""]
     lines += [f"- {name}: {mib} MiB" for name, mib in memory.items()]
-    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (REPO / "bench" / "results" / "video.json").write_text(json.dumps(result, indent=2) + "\n")
-    (REPO / "bench" / "results" / "video.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    report.write("video", result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
