@@ -2,8 +2,9 @@
 
 No licence-compatible plate detector ships offline (see docs), and plate text is text: every OCR
 line that is plate-shaped (wider than tall, not too long, not part of a paragraph) is read, and
-kept when its characters look like a registration — 4 to 10 letters and digits with at least one digit, mostly
-alphanumeric. The box is grown to cover the plate's border and region strip.
+kept when its characters look like a registration: 4 to 10 letters and digits with at least one
+digit, a vanity plate's capital-letter groups, or, for a distant plate under ten pixels, any three
+characters. The box is grown to cover the plate's border and region strip.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from piiblur.detect.text import TextBlocks
 from piiblur.domain import PiiCategory
 
 MIN_ASPECT, MAX_ASPECT = 1.6, 8.0
-MAX_BLOCK_LINES = 4
+MAX_BLOCK_LINES = 4  # plate rows, a US state name and slogan, maybe a bumper sticker; not a paragraph
 PLATE_CHARS = re.compile(r"[A-Z0-9]")
 VANITY = re.compile(r"[A-Z]{1,4}(?: [A-Z]{1,4}){1,2}")
 TINY_HEIGHT = 10  # pixels: a distant plate, seen as a line of smudges
@@ -31,11 +32,11 @@ def looks_like_plate(text: str, tiny: bool = False) -> bool:
         return True
     cleaned = text.upper().replace(" ", "").replace("-", "").replace("·", "").replace(".", "")
     alnum = PLATE_CHARS.findall(cleaned)
-    if tiny:
-        return 3 <= len(alnum) <= 10 and len(alnum) >= 0.75 * len(cleaned)
-    if not 4 <= len(alnum) <= 10 or not any(c.isdigit() for c in alnum):
+    if len(alnum) < 0.75 * len(cleaned) or len(alnum) > 10:
         return False
-    return len(alnum) >= 0.75 * len(cleaned)
+    if tiny:
+        return len(alnum) >= 3
+    return len(alnum) >= 4 and any(c.isdigit() for c in alnum)
 
 
 def plate_shaped(line: TextLine, scene: Scene) -> bool:
@@ -52,7 +53,7 @@ class LicensePlateDetector:
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         blocks = TextBlocks.of(scene, self.ocr).blocks
-        isolated = [line for block in blocks for line in block if _may_be_registration(line, block)]
+        isolated = [line for block in blocks if len(block) <= MAX_BLOCK_LINES for line in block]
         candidates = [line for line in isolated if plate_shaped(line, scene)]
         texts = self.ocr.texts(scene, candidates)
         return [
@@ -60,12 +61,6 @@ class LicensePlateDetector:
             for line, text in zip(candidates, texts, strict=True)
             if looks_like_plate(text, tiny=_tiny_plate_shape(line))
         ]
-
-
-def _may_be_registration(line: TextLine, block: list[TextLine]) -> bool:
-    """A line in a paragraph is not a plate; a plate is a short block: one or two rows, or a
-    US-style registration between a state name and a slogan, maybe beside a bumper sticker."""
-    return len(block) <= MAX_BLOCK_LINES
 
 
 def _tiny_plate_shape(line: TextLine) -> bool:
