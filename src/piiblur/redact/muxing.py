@@ -8,8 +8,10 @@ written strictly in the order they are handed over; the queue is short, so memor
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import av
@@ -81,21 +83,17 @@ class BackgroundMuxer:
             raise RuntimeError("writing the redacted video failed") from self._error
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if self._error is not None:  # keep draining so the producer never blocks
-                if item is None:
-                    return
-                continue
-            try:
-                if item is None:
-                    self.out.mux(self.video_stream.encode(None))
-                    return
-                self._write(item)
-            except BaseException as error:  # handed to the producer thread
-                self._error = error
-                if item is None:
-                    return
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, keep draining so the producer never blocks
+                self._guarded(functools.partial(self._write, item))
+        if self._error is None:
+            self._guarded(lambda: self.out.mux(self.video_stream.encode(None)))
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except BaseException as error:  # handed to the producer thread
+            self._error = error
 
     def _write(self, item: tuple[av.VideoFrame, list[Plane], list[Detection]] | av.Packet[Any]) -> None:
         if isinstance(item, av.Packet):
