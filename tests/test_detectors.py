@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import zxingcpp
@@ -62,6 +63,25 @@ def test_vanity_plate_between_state_and_slogan_is_found() -> None:
     scene, box = render.place(render.photo("coffee"), render.vanity_plate(), (420, 380))
     found = find(scene, C.LICENSE_PLATES)
     assert found and covered(box, found, scene.shape) >= 0.5, [d.box for d in found]
+
+
+def test_small_face_in_a_camera_sized_photo_is_found() -> None:
+    """A head 40 px wide in a 4000 x 3000 photo: the face model's first look at 1280 px would see
+    it 13 px wide and miss it; the second look at large pictures must find it."""
+    head = cv2.resize(astronaut()[20:230, 150:330], (40, 47), interpolation=cv2.INTER_AREA)
+    scene = render.photo("coffee", (4000, 3000)).copy()
+    scene[1500:1547, 1800:1840] = head
+    found = find(scene, C.HEADS)
+    assert covered((1800, 1500, 40, 47), found, scene.shape) >= 0.7, [d.box for d in found]
+
+
+def test_small_plate_in_a_camera_sized_photo_is_found() -> None:
+    """A 90 x 19 px plate in a 4000 x 3000 photo: shrunk to the line detector's 960 px it would
+    be 4 px high; the second look at large pictures must find it."""
+    plate = cv2.resize(render.license_plate(), (90, 19), interpolation=cv2.INTER_AREA)
+    scene, box = render.place(render.photo("coffee", (4000, 3000)), plate, (1700, 2000))
+    found = find(scene, C.LICENSE_PLATES)
+    assert covered(box, found, scene.shape) >= 0.7, [d.box for d in found]
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,16 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from piiblur.detect.base import Box, Detection, Scene
+from piiblur.detect.base import Box, Detection, RgbImage, Scene
 from piiblur.detect.onnx import LazySession
 from piiblur.domain import PiiCategory
 
 MODEL_FILE = "centerface.onnx"
 SMALL_FACE_PIXELS = 30
 SMALL_FACE_EXTRA = 0.4
+LARGE_IMAGE = 2000  # long side from which small faces get a second look in tiles
+DETAIL_SIDE = 4096  # the most that second look sees of the long side (a 12-megapixel photo whole)
+TILE, TILE_OVERLAP = 1280, 160  # a face under TILE_OVERLAP pixels lies whole inside some tile
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -45,19 +48,48 @@ class CenterFaceDetector:
         self._model = LazySession(MODEL_FILE, threads)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
-        image, height, width = scene.pixels, scene.height, scene.width
-        scale = self._scale_for(width, height)
+        boxes, scores = self._faces(scene.pixels, self._scale_for(scene.width, scene.height))
+        if max(scene.width, scene.height) >= LARGE_IMAGE:
+            small_boxes, small_scores = self._small_faces(scene.pixels)
+            boxes, scores = np.concatenate([boxes, small_boxes]), np.concatenate([scores, small_scores])
+        if len(boxes) == 0:
+            return []
+        keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.threshold, 0.3)
+        return [
+            self._as_head(boxes[i], float(scores[i]), scene.width, scene.height) for i in np.array(keep).reshape(-1)
+        ]
+
+    def _faces(self, image: RgbImage, scale: float) -> tuple[FloatArray, FloatArray]:
+        """Face boxes (x, y, w, h) in ``image`` pixels and their scores, the model seeing the
+        image at ``scale``."""
+        height, width = image.shape[:2]
         in_w, in_h = _multiple_of_32(width * scale), _multiple_of_32(height * scale)
         resized = cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
         blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None].astype(np.float32))
         heatmap, sizes, offsets, _landmarks = self._model.get().run(None, {"input.1": blob})
         boxes, scores = self._decode(heatmap[0, 0], sizes[0], offsets[0])
-        if len(boxes) == 0:
-            return []
         boxes[:, [0, 2]] *= width / in_w
         boxes[:, [1, 3]] *= height / in_h
-        keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.threshold, 0.3)
-        return [self._as_head(boxes[i], float(scores[i]), width, height) for i in np.array(keep).reshape(-1)]
+        return boxes, scores
+
+    def _small_faces(self, image: RgbImage) -> tuple[FloatArray, FloatArray]:
+        """A second look at a large picture, in overlapping tiles at up to ``DETAIL_SIDE``.
+
+        The first look shrinks a 4000-pixel photo to ``max_side``: a face 60 pixels wide becomes
+        20 and is lost (measured: faces up to 64 px missed in a 4000x3000 photo, all found from
+        24 px with this look). Only faces smaller than the tiles' overlap are kept from it: larger
+        ones were seen by the first look, and may be cut by a tile's edge here.
+        """
+        scale = min(1.0, DETAIL_SIDE / max(image.shape[:2]))
+        interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        detail = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+        boxes, scores = [np.zeros((0, 4), np.float32)], [np.zeros(0, np.float32)]
+        for x, y in _tile_origins(detail.shape[1], detail.shape[0]):
+            tile_boxes, tile_scores = self._faces(np.ascontiguousarray(detail[y : y + TILE, x : x + TILE]), 1.0)
+            small = tile_boxes[:, 2:].max(axis=1, initial=0.0) < TILE_OVERLAP
+            boxes.append((tile_boxes[small] + np.array([x, y, 0, 0], np.float32)) / scale)
+            scores.append(tile_scores[small])
+        return np.concatenate(boxes), np.concatenate(scores)
 
     def _scale_for(self, width: int, height: int) -> float:
         long_side = max(width, height)
@@ -88,6 +120,13 @@ class CenterFaceDetector:
         x0, y0 = max(0.0, head.x), max(0.0, head.y)
         x1, y1 = min(float(width), head.x + head.w), min(float(height), head.y + head.h)
         return Detection(PiiCategory.HEADS, Box(x0, y0, x1 - x0, y1 - y0), score, "centerface")
+
+
+def _tile_origins(width: int, height: int) -> list[tuple[int, int]]:
+    step = TILE - TILE_OVERLAP
+    xs = range(0, max(1, width - TILE_OVERLAP), step)
+    ys = range(0, max(1, height - TILE_OVERLAP), step)
+    return [(x, y) for y in ys for x in xs]
 
 
 def _multiple_of_32(value: float) -> int:
