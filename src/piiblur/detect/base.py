@@ -62,6 +62,16 @@ class Detection:
         return {"category": self.category.value, "box": self.box.as_list(), "score": round(self.score, 3)}
 
 
+def tile_origins(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``tile``-sized squares covering a ``width`` x ``height`` picture, each
+    overlapping its neighbours by ``overlap`` pixels: an object smaller than the overlap lies
+    whole inside at least one tile (tiles at the right and bottom edges may be smaller)."""
+    step = tile - overlap
+    xs = range(0, max(1, width - overlap), step)
+    ys = range(0, max(1, height - overlap), step)
+    return [(x, y) for y in ys for x in xs]
+
+
 class Scene:
     """One image under analysis, and the model outputs that several detector families share.
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from piiblur.detect.base import Box, Detection, RgbImage, Scene
+from piiblur.detect.base import Box, Detection, RgbImage, Scene, tile_origins
 from piiblur.detect.onnx import LazySession
 from piiblur.domain import PiiCategory
 
@@ -91,10 +91,9 @@ class CenterFaceDetector:
         larger ones were seen by the first look, and may be cut by a tile's edge here.
         """
         scale = min(1.0, DETAIL_SIDE / max(image.shape[:2]))
-        interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        detail = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+        detail = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         boxes, scores = [np.zeros((0, 4), np.float32)], [np.zeros(0, np.float32)]
-        for x, y in _tile_origins(detail.shape[1], detail.shape[0]):
+        for x, y in tile_origins(detail.shape[1], detail.shape[0], TILE, TILE_OVERLAP):
             tile_boxes, tile_scores = self._faces(np.ascontiguousarray(detail[y : y + TILE, x : x + TILE]), 1.0)
             small = tile_boxes[:, 2:].max(axis=1, initial=0.0) < TILE_OVERLAP
             boxes.append((tile_boxes[small] + np.array([x, y, 0, 0], np.float32)) / scale)
@@ -130,13 +129,6 @@ class CenterFaceDetector:
         x0, y0 = max(0.0, head.x), max(0.0, head.y)
         x1, y1 = min(float(width), head.x + head.w), min(float(height), head.y + head.h)
         return Detection(PiiCategory.HEADS, Box(x0, y0, x1 - x0, y1 - y0), score, "centerface")
-
-
-def _tile_origins(width: int, height: int) -> list[tuple[int, int]]:
-    step = TILE - TILE_OVERLAP
-    xs = range(0, max(1, width - TILE_OVERLAP), step)
-    ys = range(0, max(1, height - TILE_OVERLAP), step)
-    return [(x, y) for y in ys for x in xs]
 
 
 def _multiple_of_32(value: float) -> int:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from rapidocr import RapidOCR
 from rapidocr.utils.process_img import get_rotate_crop_image
 
-from piiblur.detect.base import Box, RgbImage, Scene
+from piiblur.detect.base import Box, RgbImage, Scene, tile_origins
 from piiblur.detect.onnx import session_at
 
 Quad = npt.NDArray[np.float32]
@@ -120,13 +120,12 @@ class Ocr:
         size = (round(width * zoom), round(height * zoom))
         interpolation = cv2.INTER_CUBIC if zoom > 1.0 else cv2.INTER_AREA
         big = np.asarray(cv2.resize(pixels, size, interpolation=interpolation), dtype=np.uint8)
-        tile, step = self.limit_side_len, self.limit_side_len - TILE_OVERLAP
+        tile = self.limit_side_len
         found = []
-        for y in range(0, max(1, big.shape[0] - TILE_OVERLAP), step):
-            for x in range(0, max(1, big.shape[1] - TILE_OVERLAP), step):
-                crop = np.ascontiguousarray(big[y : y + tile, x : x + tile])
-                offset = np.array([x, y], dtype=np.float32)
-                found += [TextLine((line.quad + offset) / zoom, line.score) for line in self._find_lines_once(crop)]
+        for x, y in tile_origins(big.shape[1], big.shape[0], tile, TILE_OVERLAP):
+            crop = np.ascontiguousarray(big[y : y + tile, x : x + tile])
+            offset = np.array([x, y], dtype=np.float32)
+            found += [TextLine((line.quad + offset) / zoom, line.score) for line in self._find_lines_once(crop)]
         return found
 
     def _find_lines_once(self, pixels: RgbImage) -> list[TextLine]:
