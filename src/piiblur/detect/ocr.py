@@ -100,12 +100,15 @@ class Ocr:
         speed budget.
         """
         lines = self._find_lines_once(pixels)
+        return lines + [extra for extra in self._second_look(pixels) if not _seen(extra, lines)]
+
+    def _second_look(self, pixels: RgbImage) -> list[TextLine]:
         long_side = max(pixels.shape[:2])
         if long_side <= SMALL_IMAGE:
-            lines += [extra for extra in self._find_lines_tiled(pixels, 2.0) if not _seen(extra, lines)]
-        elif long_side >= LARGE_IMAGE:
-            lines += [extra for extra in self._small_print(pixels) if not _seen(extra, lines)]
-        return lines
+            return self._find_lines_tiled(pixels, 2.0)
+        if long_side >= LARGE_IMAGE:
+            return self._small_print(pixels)
+        return []
 
     def _small_print(self, pixels: RgbImage) -> list[TextLine]:
         """The large picture's second look, kept to small print: a line the first look would have
