@@ -81,15 +81,18 @@ def body_of(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def _delivery(endpoint: WebhookEndpoint, event: str, payload: dict[str, Any]) -> WebhookDelivery:
+def _delivery(endpoint: WebhookEndpoint, event: str, body: str, claimed: bool = False) -> WebhookDelivery:
+    """A new delivery, due now; a ``claimed`` one is already leased to its creator, so no
+    delivery loop can take it first (the lease still hands it on if the creator dies)."""
+    now = utcnow()
     return WebhookDelivery(
         id="msg_" + uuid.uuid4().hex,
         endpoint_id=endpoint.id,
         event=event,
-        body=body_of(payload),
-        status="pending",
+        body=body,
+        status="sending" if claimed else "pending",
         attempts=0,
-        next_attempt_at=utcnow(),
+        next_attempt_at=now + SENDING_LEASE if claimed else now,
     )
 
 
@@ -97,7 +100,7 @@ def enqueue(session: Session, account_id: str, event: str, payload: dict[str, An
     """Queue ``event`` for every enabled endpoint of the account subscribed to it. The caller
     commits, together with the change the event reports."""
     deliveries = [
-        _delivery(endpoint, event, payload)
+        _delivery(endpoint, event, body_of(payload))
         for endpoint in list_endpoints(session, account_id)
         if endpoint.enabled and event in endpoint.events
     ]
@@ -105,9 +108,11 @@ def enqueue(session: Session, account_id: str, event: str, payload: dict[str, An
     return deliveries
 
 
-def enqueue_test(session: Session, endpoint: WebhookEndpoint) -> WebhookDelivery:
+def enqueue_test(session: Session, endpoint: WebhookEndpoint, claimed: bool = False) -> WebhookDelivery:
+    """A ``webhook.test`` event. ``claimed``: the caller sends it itself (``piiblur webhooks test``
+    reports the receiver's answer), so a running server's delivery loop never races it."""
     payload = {"event": TEST_EVENT, "webhook_id": endpoint.id, "sent_at": utcnow().isoformat(timespec="seconds")}
-    delivery = _delivery(endpoint, TEST_EVENT, payload)
+    delivery = _delivery(endpoint, TEST_EVENT, body_of(payload), claimed)
     session.add(delivery)
     session.commit()
     return delivery
@@ -237,15 +242,13 @@ def deliveries(
         .order_by(WebhookDelivery.created_at.desc())
         .limit(limit)
     ).all()
-    result = []
-    for delivery in rows:
-        attempts = session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id == delivery.id)
-            .order_by(WebhookAttempt.attempted_at)
-        ).all()
-        result.append((delivery, list(attempts)))
-    return result
+    return [(delivery, attempts_of(session, delivery.id)) for delivery in rows]
+
+
+def attempts_of(session: Session, delivery_id: str) -> list[WebhookAttempt]:
+    """Every attempt of one delivery, oldest first."""
+    query = select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
+    return list(session.scalars(query.order_by(WebhookAttempt.attempted_at)))
 
 
 def resend(session: Session, delivery_id: str, account_id: str | None = None) -> WebhookDelivery:
@@ -254,15 +257,7 @@ def resend(session: Session, delivery_id: str, account_id: str | None = None) ->
     if original is None:
         raise NotFoundError("Delivery not found")
     endpoint = get_endpoint(session, original.endpoint_id, account_id)
-    again = WebhookDelivery(
-        id="msg_" + uuid.uuid4().hex,
-        endpoint_id=endpoint.id,
-        event=original.event,
-        body=original.body,
-        status="pending",
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
+    again = _delivery(endpoint, original.event, original.body)
     session.add(again)
     session.commit()
     return again
