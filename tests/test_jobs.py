@@ -91,6 +91,12 @@ def test_video_is_redacted_with_its_audio(client: Client, tmp_path: Path) -> Non
     body = client.wait(response.json()["media_id"], timeout=120)
     assert body["status"] == "completed" and body["media_type"] == "video", body
     assert body["progress"] == 100
+    # One face crosses the clip: one object, seen on several keyframes.
+    assert body["detection_counts"] == {"heads": 1}, body
+    assert body["keyframe_detection_counts"]["heads"] > 1, body
+    detections = client.http.get(f"/api/v1/media/{body['media_id']}/detections").json()
+    assert detections["counts"] == {"heads": 1}
+    assert {d["track"] for d in detections["detections"]} == {detections["detections"][0]["track"]}
     download = client.http.get(f"/api/v1/media/{body['media_id']}/download")
     assert download.headers["content-type"] == "video/mp4"
     out = tmp_path / "out.mp4"

@@ -67,6 +67,14 @@ def test_fast_face_is_never_uncovered(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     result = redact(clip, out)
     assert uncovered_frames(clip, out) == [], result.keyframes
+    assert len(result.detections) > 5 and result.object_counts() == {PiiCategory.HEADS: 1}, "one person"
+
+
+def test_a_scene_cut_ends_tracks(tmp_path: Path) -> None:
+    """The same face after a cut is counted again: nothing links the two shots."""
+    clip = render_video(tmp_path / "cut.mp4", 2.0, fps=10, cut_at=10, audio=False)
+    result = redact(clip, tmp_path / "out.mp4")
+    assert result.object_counts() == {PiiCategory.HEADS: 2}
 
 
 def test_webm_and_mov_keep_their_container(tmp_path: Path) -> None:
@@ -138,8 +146,9 @@ def test_moving_plate_hidden_in_every_frame_beside_a_face(tmp_path: Path) -> Non
     out = tmp_path / "out.mp4"
     categories = [PiiCategory.HEADS, PiiCategory.LICENSE_PLATES]
     result = redact_video(path, out, "mp4", categories, ObfuscationType.PIXELATION, default_engine())
-    assert any(d.category is PiiCategory.LICENSE_PLATES for _, d in result.detections)
+    assert any(d.detection.category is PiiCategory.LICENSE_PLATES for d in result.detections)
     assert uncovered_frames(clip, out) == []
+    assert result.object_counts() == {PiiCategory.LICENSE_PLATES: 1}, "one plate, seen on many keyframes"
 
 
 def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from piiblur.db.models import Media, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from piiblur.domain import MediaType
+from piiblur.services.media import keyframe_counts, object_counts
 from piiblur.services.usage import Usage
 
 
@@ -45,7 +47,12 @@ class MediaDetail(MediaSummary):
     processed_at: str | None
     download_url: str | None = Field(default=None, description="Only present when status is completed")
     progress: int = Field(description="0-100; videos report progress while processing")
-    detection_counts: dict[str, int] = Field(description="Regions hidden per category, once processed")
+    detection_counts: dict[str, int] = Field(
+        description="Objects found and hidden per category, once processed (for a video: distinct tracked objects)"
+    )
+    keyframe_detection_counts: dict[str, int] | None = Field(
+        default=None, description="Videos only: detections per category summed over every keyframe"
+    )
 
     @classmethod
     def of_media(cls, media: Media, download_url: str | None) -> MediaDetail:
@@ -55,19 +62,13 @@ class MediaDetail(MediaSummary):
             "error_message": media.error_message,
             "processed_at": timestamp(media.processed_at),
             "progress": media.progress,
-            "detection_counts": detection_counts(media),
+            "detection_counts": object_counts(media),
         }
+        if media.media_type == MediaType.VIDEO.value:
+            fields["keyframe_detection_counts"] = keyframe_counts(media)
         if download_url is not None:
             fields["download_url"] = download_url
         return cls(**fields)
-
-
-def detection_counts(media: Media) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for detection in media.detections or []:
-        category = str(detection["category"])
-        counts[category] = counts.get(category, 0) + 1
-    return counts
 
 
 class DetectionItem(BaseModel):
@@ -75,18 +76,19 @@ class DetectionItem(BaseModel):
     box: list[float] = Field(description="[x, y, width, height] in pixels of the (upright) input")
     score: float
     frame: int | None = Field(default=None, description="Frame index, for videos")
+    track: int | None = Field(default=None, description="Videos: the tracked object this detection belongs to")
 
 
 class MediaDetections(BaseModel):
     media_id: str
     status: str
     detections: list[DetectionItem]
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(description="Objects per category (for a video: distinct tracks)")
 
     @classmethod
     def of(cls, media: Media) -> MediaDetections:
         items = [DetectionItem.model_validate(d) for d in media.detections or []]
-        return cls(media_id=media.id, status=media.status, detections=items, counts=detection_counts(media))
+        return cls(media_id=media.id, status=media.status, detections=items, counts=object_counts(media))
 
 
 class MediaList(BaseModel):

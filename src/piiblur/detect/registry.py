@@ -65,17 +65,22 @@ class DetectionEngine:
         return merge_duplicates(found)
 
 
+# Overlap, as a share of the smaller box, that makes two finds of one category one object: found
+# by two families (a head by the face and the pose model), half is enough; by one family, the
+# smaller must lie nearly whole inside the other (a second, weaker face peak inside a face),
+# since one model's neighbouring boxes are usually neighbouring objects (heads in a crowd).
+SAME_OBJECT_ACROSS_FAMILIES = 0.5
+SAME_OBJECT_WITHIN_FAMILY = 0.8
+
+
 def merge_duplicates(found: list[Detection]) -> list[Detection]:
-    """One object found by two families (a head by the face and the pose model) becomes one
-    detection covering both boxes, so counts stay true and nothing hidden shrinks."""
+    """One object found twice becomes one detection covering both boxes, so counts stay true
+    and nothing hidden shrinks."""
     merged: list[Detection] = []
     for detection in sorted(found, key=lambda d: -d.score):
         for index, kept in enumerate(merged):
-            if (
-                kept.category is detection.category
-                and kept.detector != detection.detector
-                and kept.box.overlaps(detection.box, 0.5)
-            ):
+            share = SAME_OBJECT_WITHIN_FAMILY if kept.detector == detection.detector else SAME_OBJECT_ACROSS_FAMILIES
+            if kept.category is detection.category and kept.box.overlaps(detection.box, share):
                 merged[index] = Detection(kept.category, _union(kept.box, detection.box), kept.score, kept.detector)
                 break
         else:

@@ -9,16 +9,23 @@ matched per category (IoU, then centre distance relative to size); frames in bet
   on; objects seen only at the earlier one (leaving): its box, grown, until the later one.
 This is the temporal hysteresis: a region is hidden before its first and after its last
 detection, so no frame between two detections shows it and nothing flickers.
+
+``TrackLedger`` names the objects: each keyframe detection gets a track id, so a video reports how
+many distinct objects it showed rather than how many keyframes saw them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from piiblur.detect import Box, Detection
 
 HOLD_GROWTH = 0.25  # unmatched objects may have moved: hide a larger area
 MAX_MATCH_DISTANCE = 4.0  # 1 + centre distance in object sizes: fast objects still match
+# An object missed at a keyframe or two (a face turned away, a plate behind a passer-by) that
+# comes back near where it was is the same object, not a new one.
+LOST_TRACK_KEYFRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Pairing:
     matched: list[tuple[Detection, Detection]]
     leaving: list[Detection]
     entering: list[Detection]
+    matched_indices: list[tuple[int, int]] = field(default_factory=list)  # (earlier, later) positions
 
     def max_relative_motion(self) -> float:
         """The largest move of a matched object between the keyframes, in object sizes."""
@@ -52,16 +60,71 @@ def pair(earlier: Keyframe, later: Keyframe) -> Pairing:
     )
     used_a: set[int] = set()
     used_b: set[int] = set()
-    matched = []
+    indices = []
     for cost, i, j in candidates:
         if cost > MAX_MATCH_DISTANCE or i in used_a or j in used_b:
             continue
         used_a.add(i)
         used_b.add(j)
-        matched.append((earlier.detections[i], later.detections[j]))
+        indices.append((i, j))
+    matched = [(earlier.detections[i], later.detections[j]) for i, j in indices]
     leaving = [d for i, d in enumerate(earlier.detections) if i not in used_a]
     entering = [d for j, d in enumerate(later.detections) if j not in used_b]
-    return Pairing(matched, leaving, entering)
+    return Pairing(matched, leaving, entering, indices)
+
+
+@dataclass
+class _LostTrack:
+    detection: Detection
+    track: int
+    keyframes_ago: int = 0
+
+
+@dataclass
+class TrackLedger:
+    """Track ids for one channel's keyframes, in order.
+
+    A detection matched to one of the previous keyframe keeps that one's track; one that matches a
+    track lost within the last ``LOST_TRACK_KEYFRAMES`` keyframes (same category, near where it was
+    last seen) takes it back; any other starts a new track from ``new_track``.
+    """
+
+    new_track: Callable[[], int]
+    _current: list[int] = field(default_factory=list)
+    _current_detections: list[Detection] = field(default_factory=list)
+    _lost: list[_LostTrack] = field(default_factory=list)
+
+    def assign(self, detections: list[Detection], pairing: Pairing | None) -> list[int]:
+        """Track ids of ``detections``; ``pairing`` links them to the previous keyframe (None after
+        a scene cut or at the start, when every track has ended)."""
+        if pairing is None:
+            self._current, self._current_detections, self._lost = [], [], []
+        later_to_earlier = {j: i for i, j in pairing.matched_indices} if pairing else {}
+        kept = set(later_to_earlier.values())
+        for track in self._lost:
+            track.keyframes_ago += 1
+        self._lost = [t for t in self._lost if t.keyframes_ago <= LOST_TRACK_KEYFRAMES]
+        previous = zip(self._current_detections, self._current, strict=True)
+        self._lost += [_LostTrack(d, t) for i, (d, t) in enumerate(previous) if i not in kept]
+        tracks = []
+        for j, detection in enumerate(detections):
+            if j in later_to_earlier:
+                tracks.append(self._current[later_to_earlier[j]])
+            else:
+                tracks.append(self._reclaim(detection))
+        self._current, self._current_detections = tracks, list(detections)
+        return tracks
+
+    def _reclaim(self, detection: Detection) -> int:
+        candidates = [
+            (_match_cost(lost.detection.box, detection.box), n)
+            for n, lost in enumerate(self._lost)
+            if lost.detection.category is detection.category
+        ]
+        cost, index = min(candidates, default=(MAX_MATCH_DISTANCE + 1, -1))
+        if cost > MAX_MATCH_DISTANCE:
+            return self.new_track()
+        return self._lost.pop(index).track
 
 
 def between(

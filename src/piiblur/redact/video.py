@@ -16,12 +16,14 @@
 
 from __future__ import annotations
 
-from collections import deque
+import itertools
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import cv2
@@ -33,7 +35,7 @@ from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.redact import tracking
 from piiblur.redact.muxing import BackgroundMuxer, planes_of
 from piiblur.redact.obfuscate import Plane
-from piiblur.redact.tracking import Keyframe
+from piiblur.redact.tracking import Keyframe, TrackLedger
 
 VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 CONTAINER_FORMATS = {"mp4": "mp4", "mov": "mov", "webm": "webm"}
@@ -46,14 +48,27 @@ SCENE_CUT = 40.0  # mean absolute difference of 32x18 grey thumbnails, 0-255
 ProgressCallback = Callable[[float], None]
 
 
+class FrameDetection(NamedTuple):
+    """A detection on a keyframe, and the track (the object) it belongs to."""
+
+    frame: int
+    detection: Detection
+    track: int
+
+
 @dataclass
 class VideoRedaction:
     width: int
     height: int
     frames: int = 0
     keyframes: list[int] = field(default_factory=list)
-    detections: list[tuple[int, Detection]] = field(default_factory=list)  # on keyframes
+    detections: list[FrameDetection] = field(default_factory=list)  # on keyframes
     regions_per_frame: list[list[Box]] = field(default_factory=list)  # what was hidden, frame by frame
+
+    def object_counts(self) -> dict[PiiCategory, int]:
+        """Distinct tracked objects per category: what a user means by "how many faces"."""
+        tracks = {(d.detection.category, d.track) for d in self.detections}
+        return dict(Counter(category for category, _ in tracks))
 
 
 class _Pending:
@@ -101,9 +116,15 @@ class _Channel:
     """
 
     def __init__(
-        self, engine: DetectionEngine, categories: list[PiiCategory], max_stride: int, pool: ThreadPoolExecutor
+        self,
+        engine: DetectionEngine,
+        categories: list[PiiCategory],
+        max_stride: int,
+        pool: ThreadPoolExecutor,
+        new_track: Callable[[], int],
     ) -> None:
         self.engine, self.categories, self.max_stride, self.pool = engine, categories, max_stride, pool
+        self.ledger = TrackLedger(new_track)
         self.stride = max(1, max_stride // 2)
         self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
         self.last_submitted: int | None = None
@@ -136,10 +157,13 @@ class _Channel:
             wait = False
             submitted = self.in_flight.popleft()
             keyframe = Keyframe(submitted.index, submitted.found.result())
-            result.detections.extend((keyframe.index, d) for d in keyframe.detections)
+            pairing = tracking.pair(self.last_key, keyframe) if self.last_key is not None else None
+            tracks = self.ledger.assign(keyframe.detections, pairing)
+            result.detections.extend(
+                FrameDetection(keyframe.index, d, t) for d, t in zip(keyframe.detections, tracks, strict=True)
+            )
             regions.update({i: [] for i in submitted.frames_before})
-            if self.last_key is not None:
-                pairing = tracking.pair(self.last_key, keyframe)
+            if self.last_key is not None and pairing is not None:
                 for i in submitted.frames_before:
                     regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
                 self._adapt_stride(pairing.max_relative_motion())
@@ -168,8 +192,9 @@ class _Redactor:
         self.write, self.result = write, result
         fast = [c for c in categories if c in FAST_FAMILIES]
         slow = [c for c in categories if c not in FAST_FAMILIES]
+        track_ids = itertools.count(1)  # shared, so ids are unique across channels
         self.channels = [
-            _Channel(engine, group, stride, pool)
+            _Channel(engine, group, stride, pool, lambda: next(track_ids))
             for group, stride in ((fast, MAX_STRIDE), (slow, MAX_TEXT_STRIDE))
             if group
         ]

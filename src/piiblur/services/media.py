@@ -6,7 +6,7 @@ import math
 import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -182,13 +182,36 @@ def mark_original_deleted(media: Media) -> None:
     media.original_deleted_at = utcnow()
 
 
-def daily_counts(session: Session, account: Account, since: datetime) -> list[tuple[str, int]]:
-    """Media accepted per day since ``since`` (for the dashboard's usage chart), oldest first."""
+def object_counts(media: Media) -> dict[str, int]:
+    """Objects found per category: detections of a photo; distinct tracks of a video (a face seen
+    on 40 keyframes is one face). Rows stored before videos had tracks count each detection."""
+    seen: set[tuple[str, object]] = set()
+    counts: dict[str, int] = {}
+    for index, detection in enumerate(media.detections or []):
+        category = str(detection["category"])
+        identity = (category, detection.get("track", f"#{index}"))
+        if identity not in seen:
+            seen.add(identity)
+            counts[category] = counts.get(category, 0) + 1
+    return counts
+
+
+def keyframe_counts(media: Media) -> dict[str, int]:
+    """Detections per category summed over a video's keyframes (how often things were seen)."""
+    counts: dict[str, int] = {}
+    for detection in media.detections or []:
+        category = str(detection["category"])
+        counts[category] = counts.get(category, 0) + 1
+    return counts
+
+
+def daily_counts(session: Session, account: Account, since: datetime, until: date) -> list[tuple[str, int]]:
+    """Media accepted per day from ``since`` to ``until`` inclusive (the dashboard's chart shows the
+    whole month, days to come included), oldest first."""
     rows = session.scalars(select(Media.created_at).where(Media.account_id == account.id, Media.created_at >= since))
     counts: dict[str, int] = {}
     for created in rows:
         day = created.date().isoformat()
         counts[day] = counts.get(day, 0) + 1
-    today = utcnow().date()
-    days = [(since.date() + timedelta(days=n)) for n in range((today - since.date()).days + 1)]
+    days = [(since.date() + timedelta(days=n)) for n in range((until - since.date()).days + 1)]
     return [(day.isoformat(), counts.get(day.isoformat(), 0)) for day in days]

@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from piiblur.db.models import Account, Media, utcnow
-from piiblur.detect import Detection, DetectionEngine
+from piiblur.detect import DetectionEngine
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
+from piiblur.logs import log_context
 from piiblur.redact.image import redact_image
 from piiblur.redact.video import redact_video
 from piiblur.services import webhooks
@@ -61,6 +62,12 @@ def requeue_interrupted(session: Session) -> int:
 
 
 def process_media(ctx: ServiceContext, engine: DetectionEngine, media_id: str) -> None:
+    """Every line logged while the job runs names the media it is about."""
+    with log_context(media_id=media_id):
+        _process(ctx, engine, media_id)
+
+
+def _process(ctx: ServiceContext, engine: DetectionEngine, media_id: str) -> None:
     with ctx.sessions() as session:
         media = session.get(Media, media_id)
         if media is None:
@@ -96,13 +103,9 @@ def _run_pipeline(ctx: ServiceContext, engine: DetectionEngine, media: Media) ->
         else:
             progress = _ProgressWriter(ctx, media.id)
             video = redact_video(source, target, media.file_format, categories, obfuscation, engine, progress)
-            found = [_frame_detection(frame, d) for frame, d in video.detections]
+            found = [d.detection.as_dict() | {"frame": d.frame, "track": d.track} for d in video.detections]
         ctx.storage.save_file(result_key, target)
     return result_key, found
-
-
-def _frame_detection(frame: int, detection: Detection) -> dict[str, object]:
-    return detection.as_dict() | {"frame": frame}
 
 
 class _ProgressWriter:
