@@ -27,6 +27,23 @@ from piiblur.services.context import ServiceContext, build_context
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots-dir",
+        default=None,
+        help="Write the browser test's screenshots here (scripts/screenshots: docs/screenshots); default: a temp dir",
+    )
+
+
+@pytest.fixture(scope="session")
+def screenshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser test saves its screenshots: never the checkout, unless asked."""
+    chosen = request.config.getoption("--screenshots-dir")
+    folder = Path(chosen).resolve() if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,10 +12,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from conftest import REPO, Server, astronaut, png_bytes
+from conftest import Server, astronaut, png_bytes
 from test_webhooks import FAST_RETRIES, Receiver
 
-SCREENSHOTS = REPO / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSWORD = "correct horse battery staple"
 
@@ -34,56 +33,73 @@ def receiver() -> Iterator[Receiver]:
     running.server.shutdown()
 
 
-def test_dashboard_end_to_end_in_chromium(dash_server: Server, receiver: Receiver, tmp_path: Path) -> None:
+def test_dashboard_end_to_end_in_chromium(
+    dash_server: Server, receiver: Receiver, tmp_path: Path, screenshots: Path
+) -> None:
+    """Every page as a user meets it. Screenshots go to a temporary folder, or to the one given
+    with ``--screenshots-dir`` (``scripts/screenshots`` refreshes ``docs/screenshots``)."""
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine (Debian package 'chromium'): browser test not run")
     from playwright.sync_api import sync_playwright
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        sign_up_and_keep_originals(page, dash_server)
-        api_key = create_api_key(page)
+        missing: list[str] = []
+        page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+        sign_up_and_see_an_empty_month(page, dash_server, screenshots)
+        keep_originals(page, screenshots)
+        api_key = create_api_key(page, screenshots)
+        upload_from_the_browser(page, tmp_path, screenshots)
         media_id = redact_with_the_api(dash_server, api_key)
-        compare_before_and_after(page, media_id)
-        upload_from_the_browser(page, tmp_path)
-        add_webhook_and_test_it(page, receiver)
+        compare_before_and_after(page, media_id, screenshots)
+        add_webhook_and_test_it(page, receiver, screenshots)
         page.get_by_role("link", name="Usage").click()
         expect(page.locator(".big").first).to_contain_text("2")
-        page.screenshot(path=str(SCREENSHOTS / "usage.png"), full_page=True)
+        expect(page.locator(".chart .empty-note")).to_have_count(0)
+        bars = page.locator(".chart rect title").all_text_contents()  # "2026-12-01: 2"
+        assert sum(int(title.rsplit(": ", 1)[1]) for title in bars) == 2, bars
+        page.screenshot(path=str(screenshots / "usage.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
         page.get_by_role("link", name="Media").click()
-        page.screenshot(path=str(SCREENSHOTS / "media_phone.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "media_phone.png"), full_page=True)
         browser.close()
+    assert not missing, f"404 while browsing: {missing}"
 
 
-def sign_up_and_keep_originals(page: Page, server: Server) -> None:
+def sign_up_and_see_an_empty_month(page: Page, server: Server, screenshots: Path) -> None:
     page.goto(server.url + "/")
     expect(page).to_have_url(re.compile(r"/dashboard/login$"))
-    page.screenshot(path=str(SCREENSHOTS / "login.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "login.png"), full_page=True)
     page.get_by_role("link", name="Sign up").click()
     page.get_by_label("Email").fill("officer@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", name="Usage this month")).to_be_visible()
-    # Keep originals a day, so that before and after can be compared.
+    # An empty month is a chart with axes and a note, not a lone dash.
+    expect(page.locator(".chart .empty-note")).to_have_text("No uploads yet this month")
+    expect(page.locator(".chart line.axis")).to_have_count(2)
+    expect(page.locator(".chart rect")).to_have_count(0)
+
+
+def keep_originals(page: Page, screenshots: Path) -> None:
+    """Keep originals a day, so that before and after can be compared."""
     page.get_by_role("link", name="Settings").click()
     page.get_by_label("Keep originals for (hours)").fill("24")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("Saved.")
-    page.screenshot(path=str(SCREENSHOTS / "settings.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "settings.png"), full_page=True)
 
 
-def create_api_key(page: Page) -> str:
+def create_api_key(page: Page, screenshots: Path) -> str:
     page.get_by_role("link", name="API keys").click()
     page.get_by_role("button", name="Create API key").click()
     api_key = page.locator("#new-key").inner_text().strip()
     assert api_key.startswith("pb_")
-    page.screenshot(path=str(SCREENSHOTS / "keys.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "keys.png"), full_page=True)
     return api_key
 
 
@@ -99,7 +115,7 @@ def redact_with_the_api(server: Server, api_key: str) -> str:
     return media_id
 
 
-def compare_before_and_after(page: Page, media_id: str) -> None:
+def compare_before_and_after(page: Page, media_id: str, screenshots: Path) -> None:
     page.get_by_role("link", name="Media").click()
     row = page.locator(f"tr[data-media='{media_id}']")
     expect(row.locator(".status")).to_have_text("completed")
@@ -107,19 +123,38 @@ def compare_before_and_after(page: Page, media_id: str) -> None:
     expect(page.get_by_alt_text("Original upload")).to_be_visible()
     expect(page.get_by_alt_text("Redacted result")).to_be_visible()
     expect(page.locator(".counts")).to_contain_text("1 heads")
-    page.screenshot(path=str(SCREENSHOTS / "media_detail.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "media_detail.png"), full_page=True)
 
 
-def upload_from_the_browser(page: Page, tmp_path: Path) -> None:
+def upload_from_the_browser(page: Page, tmp_path: Path, screenshots: Path) -> None:
+    """On an empty list: the new row appears at once and follows the job; the page is never
+    reloaded, so the status line and the chosen categories stay."""
     page.get_by_role("link", name="Media").click()
+    expect(page.locator("#media-list")).to_contain_text("Nothing yet.")
+    page.get_by_label("writing").check()
+    page.get_by_label("license plates").uncheck()
+    page.evaluate("window.notReloaded = true")
     photo = tmp_path / "browser.png"
     photo.write_bytes(png_bytes(astronaut()[::2, ::2].copy()))
     page.set_input_files("#file", str(photo))
-    expect(page.locator("tr", has_text="browser.png").locator(".status")).to_have_text("completed", timeout=60_000)
-    page.screenshot(path=str(SCREENSHOTS / "media.png"), full_page=True)
+    row = page.locator("#media-list tr", has_text="browser.png")
+    expect(row.locator(".status")).to_have_text(re.compile("queued|processing|completed"))
+    expect(page.locator("#media-list")).not_to_contain_text("Nothing yet.")
+    expect(page.locator("#pager-summary")).to_have_text("Page 1 of 1 (1 item)")
+    expect(row.locator(".status")).to_have_text("completed", timeout=60_000)
+    expect(page.locator("#upload-status")).to_contain_text("browser.png: completed")
+    assert page.evaluate("window.notReloaded === true"), "the page was reloaded"
+    expect(page.get_by_label("writing")).to_be_checked()
+    expect(page.get_by_label("license plates")).not_to_be_checked()
+    expect(page.get_by_label("heads")).to_be_checked()
+    page.screenshot(path=str(screenshots / "media.png"), full_page=True)
+    row.get_by_role("link", name="browser.png").click()
+    expect(page.locator("h1")).to_have_text("browser.png")
+    expect(page.locator("#detail-status")).to_have_text("completed")
+    expect(page.locator(".muted").first).to_contain_text("heads, writing")
 
 
-def add_webhook_and_test_it(page: Page, receiver: Receiver) -> None:
+def add_webhook_and_test_it(page: Page, receiver: Receiver, screenshots: Path) -> None:
     page.get_by_role("link", name="Webhooks").click()
     page.get_by_label("URL").fill(receiver.url)
     page.get_by_role("button", name="Add endpoint").click()
@@ -131,7 +166,7 @@ def add_webhook_and_test_it(page: Page, receiver: Receiver) -> None:
         time.sleep(0.3)
         page.reload()
     expect(page.locator("tr.delivery").first).to_contain_text("200")
-    page.screenshot(path=str(SCREENSHOTS / "webhooks.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "webhooks.png"), full_page=True)
 
 
 def _form_token(http: httpx.Client, path: str) -> str:

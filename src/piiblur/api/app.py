@@ -9,12 +9,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from piiblur import __version__, dashboard
 from piiblur.api.errors import install_error_handlers
 from piiblur.api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
+from piiblur.api.request_log import RequestLogMiddleware
 from piiblur.api.routes import account, health, media, usage, webhooks
 from piiblur.config import Settings, get_settings
 from piiblur.dashboard import routes as dashboard_routes
@@ -24,6 +25,7 @@ from piiblur.jobs.webhooks import WebhookDispatcher
 from piiblur.services.context import build_context
 
 API_PREFIX = "/api/v1"
+STATIC_DIR = Path(dashboard.__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="PiiBlur", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(RequestLogMiddleware)  # added last: outermost, so it times and tags everything
     app.include_router(health.router)
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(usage.router, prefix=API_PREFIX)
@@ -64,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def install_dashboard(app: FastAPI) -> None:
     """The dashboard pages, their static files, and ``/`` leading to them."""
-    app.mount("/dashboard/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(dashboard_routes.router)
 
     async def to_login(_request: Request, _exc: Exception) -> Response:
@@ -75,3 +78,8 @@ def install_dashboard(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/dashboard", status_code=307)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """Browsers ask for it on every page (the API's too) whatever the pages link to."""
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")

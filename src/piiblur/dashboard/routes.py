@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from piiblur.api.deps import DetectionEngineDep, QueueDep, SessionDep, SettingsDep, StorageDep
-from piiblur.api.schemas import detection_counts
-from piiblur.api.uploads import submit_form
+from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.domain import MediaStatus, PiiCategory
 from piiblur.redact.probe import content_type_for
 from piiblur.services import accounts as account_service
@@ -53,11 +52,12 @@ def render(request: Request, template: str, user: SignedIn | None, **context: An
     return templates.TemplateResponse(request, template, context)
 
 
-async def checked_form(request: Request, expected: str | None) -> FormData:
+async def checked_form(request: Request, expected: str | None, form: FormData | None = None) -> FormData:
     """Every form post carries the CSRF token it was rendered with; anything else is refused."""
-    form = await request.form()
+    form = form if form is not None else await request.form()
     given = str(form.get("csrf_token") or request.headers.get("x-csrf-token") or "")
     if not expected or not hmac.compare_digest(given, expected):
+        await form.close()
         raise HTTPException(403, "CSRF token missing or invalid")
     return form
 
@@ -139,7 +139,7 @@ async def logout(request: Request, user: UserDep, session: SessionDep) -> Respon
 def overview(request: Request, user: UserDep, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     usage = usage_for(session, user.account, settings)
     per_minute, _, _ = account_limits(user.account, settings)
-    daily = media_service.daily_counts(session, user.account, usage.period.start_at)
+    daily = media_service.daily_counts(session, user.account, usage.period.start_at, usage.period.end)
     return render(request, "overview.html", user, usage=usage, per_minute=per_minute, daily=daily)
 
 
@@ -265,7 +265,7 @@ async def upload(
     queue: QueueDep,
     detection: DetectionEngineDep,
 ) -> JSONResponse:
-    form = await checked_form(request, user.csrf_token)
+    form = await checked_form(request, user.csrf_token, await read_upload_form(request, settings))
     try:
         media = await submit_form(form, user.account, session, storage, settings, detection.supported_categories)
     finally:
@@ -283,7 +283,7 @@ def media_status(media_id: str, user: UserDep, session: SessionDep) -> dict[str,
 @router.get("/media/{media_id}", response_class=HTMLResponse)
 def media_detail(media_id: str, request: Request, user: UserDep, session: SessionDep) -> HTMLResponse:
     media = media_service.get_media(session, user.account, media_id)
-    return render(request, "media_detail.html", user, media=media, counts=detection_counts(media))
+    return render(request, "media_detail.html", user, media=media, counts=media_service.object_counts(media))
 
 
 @router.get("/media/{media_id}/file/{which}")
