@@ -132,6 +132,53 @@ def test_plain_pii_categories_field_is_accepted(client: Client) -> None:
     assert client.wait(response.json()["media_id"])["pii_categories"] == ["heads"]
 
 
+def test_many_categories_are_deduplicated_up_to_a_named_limit(client: Client) -> None:
+    jpeg = jpeg_with_exif(astronaut()[::4, ::4].copy())
+    hundred = upload(client, jpeg, "a.jpg", *["heads"] * 100)
+    assert hundred.status_code == 201, hundred.text
+    assert client.wait(hundred.json()["media_id"])["pii_categories"] == ["heads"], "repeats count once"
+    too_many = upload(client, jpeg, "a.jpg", *["heads"] * 101)
+    assert too_many.status_code == 422, too_many.text
+    assert too_many.json() == {
+        "error": "pii_categories has 101 entries; at most 100 are accepted (13 distinct categories exist)"
+    }
+    commas = upload(client, jpeg, "a.jpg", ",".join(["heads"] * 150))
+    assert commas.status_code == 422 and "at most 100" in commas.json()["error"]
+    flood = upload(client, jpeg, "a.jpg", *["heads"] * 2000)
+    assert flood.status_code == 422, flood.text
+    assert flood.json()["error"].startswith("Too many form fields: at most 400")
+    assert client.http.get("/api/v1/media").json()["total"] == 1, "nothing stored for the refused ones"
+
+
+def server_log_lines(server: Server, request_id: str) -> list[str]:
+    log = server.data_dir.parent / f"server-{server.port}.log"
+    return [line for line in log.read_text(errors="replace").splitlines() if f"request_id={request_id}" in line]
+
+
+def test_requests_are_logged_with_an_id_they_return(client: Client, server: Server) -> None:
+    response = client.http.get("/api/v1/usage")
+    request_id = response.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    (line,) = server_log_lines(server, request_id)
+    assert "piiblur.request request method=GET path=/api/v1/usage status=200 duration_ms=" in line
+
+    # A malformed body: the parser's complaint is logged under the request's own id, and the
+    # client's id (a proxy's, say) is kept when it is a plain token.
+    body = b"--nope\r\nContent-Disposition: form-data; name=file; filename=a.jpg\r\n\r\nabc\r\n--xyz--\r\n"
+    broken = client.http.post(
+        "/api/v1/media/redact",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=xyz", "X-Request-ID": "proxy-id-0001"},
+    )
+    assert broken.status_code == 400 and broken.json() == {"error": "Malformed multipart body"}
+    assert broken.headers["x-request-id"] == "proxy-id-0001"
+    lines = server_log_lines(server, "proxy-id-0001")
+    assert any("malformed multipart body:" in line for line in lines), lines
+    assert any("method=POST path=/api/v1/media/redact status=400" in line for line in lines), lines
+    forged = client.http.get("/api/v1/usage", headers={"X-Request-ID": "forged status=200 x"})
+    assert forged.headers["x-request-id"] != "forged status=200 x" and len(forged.headers["x-request-id"]) == 32
+
+
 def test_authentication(server: Server, client: Client) -> None:
     for headers in ({}, {"Authorization": "Bearer pb_not-a-real-key"}, {"Authorization": "Basic abc"}):
         response = httpx.get(f"{server.url}/api/v1/media", headers=headers)

@@ -15,16 +15,63 @@ from conftest import astronaut, jpeg_with_exif, render_video
 
 
 def piiblur(
-    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+    data_dir: Path | None,
+    *args: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"PIIBLUR_DATA_DIR": str(data_dir)} | (env or {})
+    """The command in a subprocess; ``data_dir`` None: no PIIBLUR_DATA_DIR at all."""
+    base = {k: v for k, v in os.environ.items() if k != "PIIBLUR_DATA_DIR"}
+    env = base | ({"PIIBLUR_DATA_DIR": str(data_dir)} if data_dir else {}) | (env or {})
     return subprocess.run(
-        [sys.executable, "-m", "piiblur", *args], env=env, capture_output=True, text=True, check=check, timeout=120
+        [sys.executable, "-m", "piiblur", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+        cwd=cwd,
     )
+
+
+def test_admin_commands_never_create_an_empty_installation(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    refused = piiblur(None, "keys", "create", "--account", "someone@example.com", "--json", check=False, cwd=elsewhere)
+    assert refused.returncode == 1
+    message = json.loads(refused.stdout)["error"]
+    assert f"no PiiBlur installation in {elsewhere / 'piiblur-data'}" in message and "--data-dir" in message
+    assert not (elsewhere / "piiblur-data").exists(), "no empty state folder appears"
+    for command in (
+        ["accounts", "list"],
+        ["keys", "list"],
+        ["webhooks", "list"],
+        ["accounts", "show", "--email", "a@b"],
+    ):
+        assert piiblur(elsewhere / "typo", *command, check=False).returncode == 1, command
+    assert not (elsewhere / "typo").exists()
+
+    data = tmp_path / "state"
+    created = json.loads(piiblur(None, "init", "--data-dir", str(data), "--json").stdout)
+    assert created == {"data_dir": str(data), "created": True}
+    assert (data / "piiblur.db").exists() and (data / "secret.key").exists()
+    again = json.loads(piiblur(None, "init", "--data-dir", str(data), "--json").stdout)
+    assert again == {"data_dir": str(data), "created": False}
+
+    # --data-dir and PIIBLUR_DATA_DIR name the same place; a relative one is resolved where it is given.
+    account = json.loads(
+        piiblur(
+            None, "accounts", "create", "--email", "a@example.com", "--data-dir", "state", "--json", cwd=tmp_path
+        ).stdout
+    )
+    listed = json.loads(piiblur(data, "accounts", "list", "--json", cwd=elsewhere).stdout)["accounts"]
+    assert [a["account_id"] for a in listed] == [account["account_id"]]
 
 
 def test_accounts_and_keys(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    piiblur(data, "init")
     account = json.loads(
         piiblur(data, "accounts", "create", "--email", "Ops@Example.com", "--plan", "pro", "--json").stdout
     )
@@ -50,6 +97,32 @@ def test_accounts_and_keys(tmp_path: Path) -> None:
     missing = piiblur(data, "keys", "create", "--account", "nope", "--json", check=False)
     assert missing.returncode == 1 and "not found" in json.loads(missing.stdout)["error"]
 
+    # By email, for people who have an email at hand rather than an id.
+    other = json.loads(piiblur(data, "accounts", "create", "--email", "b@example.com", "--json").stdout)
+    shown = json.loads(piiblur(data, "accounts", "show", "--email", "OPS@example.com", "--json").stdout)
+    assert shown["account_id"] == account["account_id"] and shown["retention_hours"] == 48
+    assert (
+        json.loads(piiblur(data, "accounts", "show", "--account", other["account_id"], "--json").stdout)["email"]
+        == "b@example.com"
+    )
+    unknown = piiblur(data, "accounts", "show", "--email", "c@example.com", "--json", check=False)
+    assert unknown.returncode == 1 and "No account with email c@example.com" in json.loads(unknown.stdout)["error"]
+    listed_accounts = json.loads(piiblur(data, "accounts", "list", "--json").stdout)["accounts"]
+    assert [a["email"] for a in listed_accounts] == ["ops@example.com", "b@example.com"]
+    second = json.loads(piiblur(data, "keys", "create", "--account", "b@example.com", "--json").stdout)
+    for reference in (other["account_id"], "b@example.com"):
+        only = json.loads(piiblur(data, "keys", "list", "--account", reference, "--json").stdout)["keys"]
+        assert [k["key_id"] for k in only] == [second["key_id"]]
+    # --quiet: just the value, for KEY=$(...) in a shell.
+    quiet_key = piiblur(data, "keys", "create", "--account", "b@example.com", "--quiet").stdout
+    assert quiet_key.startswith("pb_") and quiet_key.strip() == quiet_key.rstrip("\n") and len(quiet_key.split()) == 1
+    quiet_account = piiblur(data, "accounts", "create", "--email", "q@example.com", "-q").stdout.strip()
+    assert (
+        quiet_account
+        == json.loads(piiblur(data, "accounts", "show", "--email", "q@example.com", "--json").stdout)["account_id"]
+    )
+    assert len(json.loads(piiblur(data, "keys", "list", "--json").stdout)["keys"]) == 3
+
 
 def test_detect_and_redact_offline(tmp_path: Path) -> None:
     photo = tmp_path / "astronaut.jpg"
@@ -71,13 +144,13 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
 
     out = tmp_path / "out.jpg"
     done = json.loads(piiblur(tmp_path, "redact", str(photo), str(out), "--categories", "heads", "--json").stdout)
-    assert done == {"output": str(out), "detections": 1}
+    assert done == {"output": str(out), "detections": 1, "counts": {"heads": 1}}
     assert Image.open(out).format == "JPEG" and not Image.open(out).getexif()
 
     clip = render_video(tmp_path / "clip.mp4", 1.0, fps=10).path
     result = piiblur(tmp_path, "redact", str(clip), str(tmp_path / "out.mp4"), "--categories", "heads")
     assert "100%" in result.stderr, "a progress bar is drawn on the terminal"
-    assert result.stdout.strip().endswith("region(s) hidden")
+    assert result.stdout.strip().endswith("1 object(s) hidden (1 heads)"), "one face crossing: one object"
 
     bad = piiblur(tmp_path, "detect", str(photo), "--categories", "faces", check=False)
     assert bad.returncode == 1 and "Unknown PII category 'faces'" in bad.stderr

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from piiblur.config import get_settings
+from piiblur.config import Settings, get_settings
+from piiblur.db.models import Account
 from piiblur.domain import ObfuscationType, PiiCategory, Plan, parse_categories
 from piiblur.services import accounts as account_service
 from piiblur.services.context import ServiceContext, build_context
@@ -28,13 +30,15 @@ webhooks_app = typer.Typer(help="Manage webhook endpoints.", no_args_is_help=Tru
 app.add_typer(webhooks_app, name="webhooks")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+QuietFlag = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id (or key), for shell variables.")]
 CategoriesOption = Annotated[
     str, typer.Option("--categories", "-c", help="Comma-separated PII categories, e.g. heads,license_plates")
 ]
 
 
-def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
-    typer.echo(json.dumps(payload) if as_json else text)
+def _emit(as_json: bool, payload: dict[str, Any], text: str, quiet: str | None = None) -> None:
+    """One JSON object (``--json``), the one value a script wants (``--quiet``), or a line for people."""
+    typer.echo(json.dumps(payload) if as_json else quiet if quiet is not None else text)
 
 
 def _fail(message: str, as_json: bool = False) -> typer.Exit:
@@ -45,8 +49,32 @@ def _fail(message: str, as_json: bool = False) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _context() -> ServiceContext:
-    return build_context(get_settings())
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="State folder (database, media, server key). Default: PIIBLUR_DATA_DIR, else ./piiblur-data",
+        show_default=False,
+    ),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return get_settings().with_data_dir(data_dir)
+
+
+def _context(data_dir: Path | None, as_json: bool = False, create: bool = False) -> ServiceContext:
+    """The installation's database and storage. Admin commands never create an empty one by
+    accident (a typo in the folder would otherwise answer "account not found" from a new, empty
+    database): only ``serve`` and ``init`` create it."""
+    settings = _settings(data_dir)
+    if not create and not settings.has_state():
+        raise _fail(
+            f"no PiiBlur installation in {settings.data_dir} (no piiblur.db there). Pass --data-dir or set "
+            "PIIBLUR_DATA_DIR to the folder `piiblur serve` uses, or create one with `piiblur init`",
+            as_json,
+        )
+    return build_context(settings)
 
 
 def _categories(raw: str) -> list[PiiCategory]:
@@ -63,16 +91,51 @@ def _categories(raw: str) -> list[PiiCategory]:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default PIIBLUR_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default PIIBLUR_PORT or 8000)")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Run the API, the worker and the dashboard in one process."""
+    """Run the API, the worker and the dashboard in one process (creates the state folder)."""
     import uvicorn
 
     from piiblur.api.app import create_app
+    from piiblur.logs import configure_logging
 
-    defaults = get_settings()
+    defaults = _settings(data_dir)
     # Command-line options win; webhooks build their download links from the result too.
     settings = defaults.model_copy(update={"host": host or defaults.host, "port": port or defaults.port})
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    configure_logging(settings.log_format, settings.log_level)
+    typer.echo(f"PiiBlur state in {settings.data_dir}", err=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+@app.command()
+def init(data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
+    """Create the state folder and its database (or bring an existing one to the newest schema)."""
+    from piiblur.webhooks.secrets_at_rest import server_key
+
+    settings = _settings(data_dir)
+    existed = settings.has_state()
+    ctx = build_context(settings)
+    server_key(settings)
+    ctx.close()
+    verb = "up to date" if existed else "created"
+    _emit(
+        as_json,
+        {"data_dir": str(settings.data_dir), "created": not existed},
+        f"PiiBlur state in {settings.data_dir}: {verb}",
+    )
+
+
+def _account_row(account: Account) -> dict[str, Any]:
+    return {
+        "account_id": account.id,
+        "email": account.email,
+        "plan": account.plan,
+        "retention_hours": account.retention_hours,
+        "created_at": account.created_at.isoformat(timespec="seconds"),
+    }
+
+
+AccountOption = Annotated[str, typer.Option("--account", help="Account id or owner's email")]
 
 
 @accounts_app.command("create")
@@ -80,9 +143,11 @@ def accounts_create(
     email: Annotated[str, typer.Option(help="Owner's email address")],
     plan: Annotated[Plan, typer.Option(help="Plan")] = Plan.FREE,
     retention_hours: Annotated[int, typer.Option(help="Keep originals this long (0 = delete at once)")] = 0,
+    data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
             account = account_service.create_account(session, email, plan, retention_hours)
@@ -92,20 +157,54 @@ def accounts_create(
             as_json,
             {"account_id": account.id, "email": account.email, "plan": account.plan},
             f"account {account.id} ({account.email}, {account.plan})",
+            account.id if quiet else None,
         )
+
+
+@accounts_app.command("list")
+def accounts_list(data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
+    ctx = _context(data_dir, as_json)
+    with ctx.sessions() as session:
+        rows = [_account_row(a) for a in account_service.list_accounts(session)]
+    lines = [f"{r['account_id']}  {r['email']}  {r['plan']}" for r in rows]
+    _emit(as_json, {"accounts": rows}, "\n".join(lines) or "no accounts")
+
+
+@accounts_app.command("show")
+def accounts_show(
+    email: Annotated[str | None, typer.Option(help="Owner's email address")] = None,
+    account: Annotated[str | None, typer.Option(help="Account id")] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """One account, looked up by email or id."""
+    reference = email or account
+    if not reference:
+        raise _fail("give --email or --account", as_json)
+    ctx = _context(data_dir, as_json)
+    with ctx.sessions() as session:
+        try:
+            found = account_service.find_account(session, reference)
+        except ServiceError as error:
+            raise _fail(str(error), as_json) from None
+        row = _account_row(found)
+    text = "\n".join(f"{name}: {value}" for name, value in row.items())
+    _emit(as_json, row, text)
 
 
 @accounts_app.command("set")
 def accounts_set(
-    account: Annotated[str, typer.Option(help="Account id")],
+    account: AccountOption,
     plan: Annotated[Plan | None, typer.Option(help="New plan")] = None,
     retention_hours: Annotated[int | None, typer.Option(help="Keep originals this long (0 = delete at once)")] = None,
+    data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
-            updated = account_service.update_account(session, account, plan, retention_hours)
+            account_id = account_service.find_account(session, account).id
+            updated = account_service.update_account(session, account_id, plan, retention_hours)
         except ServiceError as error:
             raise _fail(str(error), as_json) from None
         payload = {"account_id": updated.id, "plan": updated.plan, "retention_hours": updated.retention_hours}
@@ -114,33 +213,43 @@ def accounts_set(
 
 @keys_app.command("create")
 def keys_create(
-    account: Annotated[str, typer.Option(help="Account id")],
+    account: AccountOption,
     name: Annotated[str | None, typer.Option(help="A label for the key")] = None,
+    data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Create an API key. It is printed once and cannot be shown again."""
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
-            new = account_service.create_api_key(session, account, name)
+            account_id = account_service.find_account(session, account).id
+            new = account_service.create_api_key(session, account_id, name)
         except ServiceError as error:
             raise _fail(str(error), as_json) from None
-        _emit(as_json, {"key_id": new.key.id, "api_key": new.plaintext}, f"key {new.key.id}: {new.plaintext}")
+        payload = {"key_id": new.key.id, "api_key": new.plaintext}
+        _emit(as_json, payload, f"key {new.key.id}: {new.plaintext}", new.plaintext if quiet else None)
 
 
 @keys_app.command("list")
 def keys_list(
-    account: Annotated[str | None, typer.Option(help="Only this account's keys")] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account's keys (id or email)")] = None,
+    data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
-        keys = account_service.list_api_keys(session, account)
+        try:
+            account_id = account_service.find_account(session, account).id if account else None
+        except ServiceError as error:
+            raise _fail(str(error), as_json) from None
+        keys = account_service.list_api_keys(session, account_id)
         rows = [
             {
                 "key_id": k.id,
                 "account_id": k.account_id,
                 "prefix": k.prefix,
+                "name": k.name,
                 "created_at": k.created_at.isoformat(timespec="seconds"),
                 "last_used_at": k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else None,
                 "revoked": k.revoked_at is not None,
@@ -152,8 +261,10 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id")], as_json: JsonFlag = False) -> None:
-    ctx = _context()
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Key id")], data_dir: DataDirOption = None, as_json: JsonFlag = False
+) -> None:
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
             key = account_service.revoke_api_key(session, key_id)
@@ -164,20 +275,21 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id")], as_json: 
 
 @webhooks_app.command("add")
 def webhooks_add(
-    account: Annotated[str, typer.Option(help="Account id")],
+    account: AccountOption,
     url: Annotated[str, typer.Option(help="https:// URL that receives events")],
     events: Annotated[str | None, typer.Option(help="Comma-separated events (default: all)")] = None,
+    data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add an endpoint. Its signing secret is printed once."""
     from piiblur.services import webhooks as webhook_service
 
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     chosen = [e.strip() for e in events.split(",") if e.strip()] if events else None
     with ctx.sessions() as session:
         try:
-            account_service.get_account(session, account)
-            new = webhook_service.create_endpoint(session, ctx.settings, account, url, chosen)
+            account_id = account_service.find_account(session, account).id
+            new = webhook_service.create_endpoint(session, ctx.settings, account_id, url, chosen)
         except ServiceError as error:
             raise _fail(str(error), as_json) from None
         payload = {"webhook_id": new.endpoint.id, "secret": new.secret, "events": new.endpoint.events}
@@ -186,26 +298,35 @@ def webhooks_add(
 
 @webhooks_app.command("list")
 def webhooks_list(
-    account: Annotated[str | None, typer.Option(help="Only this account's endpoints")] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account's endpoints (id or email)")] = None,
+    data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     from piiblur.services import webhooks as webhook_service
 
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
+        try:
+            account_id = account_service.find_account(session, account).id if account else None
+        except ServiceError as error:
+            raise _fail(str(error), as_json) from None
         rows = [
             {"webhook_id": e.id, "account_id": e.account_id, "url": e.url, "events": e.events, "enabled": e.enabled}
-            for e in webhook_service.list_endpoints(session, account)
+            for e in webhook_service.list_endpoints(session, account_id)
         ]
     lines = [f"{r['webhook_id']}  {r['url']}  {'enabled' if r['enabled'] else 'disabled'}" for r in rows]
     _emit(as_json, {"webhooks": rows}, "\n".join(lines) or "no webhooks")
 
 
 @webhooks_app.command("remove")
-def webhooks_remove(webhook_id: Annotated[str, typer.Argument(help="Webhook id")], as_json: JsonFlag = False) -> None:
+def webhooks_remove(
+    webhook_id: Annotated[str, typer.Argument(help="Webhook id")],
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> None:
     from piiblur.services import webhooks as webhook_service
 
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
             webhook_service.remove_endpoint(session, webhook_id)
@@ -215,21 +336,26 @@ def webhooks_remove(webhook_id: Annotated[str, typer.Argument(help="Webhook id")
 
 
 @webhooks_app.command("test")
-def webhooks_test(webhook_id: Annotated[str, typer.Argument(help="Webhook id")], as_json: JsonFlag = False) -> None:
+def webhooks_test(
+    webhook_id: Annotated[str, typer.Argument(help="Webhook id")],
+    data_dir: DataDirOption = None,
+    as_json: JsonFlag = False,
+) -> None:
     """Send a signed ``webhook.test`` event now and report the receiver's answer."""
     from piiblur.jobs.webhooks import WebhookDispatcher
     from piiblur.services import webhooks as webhook_service
 
-    ctx = _context()
+    ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
-            delivery = webhook_service.enqueue_test(session, webhook_service.get_endpoint(session, webhook_id))
+            endpoint = webhook_service.get_endpoint(session, webhook_id)
         except ServiceError as error:
             raise _fail(str(error), as_json) from None
-        claimed = webhook_service.claim_due(session)
-    status = WebhookDispatcher(ctx).deliver(delivery.id) if delivery.id in claimed else "pending"
+        delivery = webhook_service.enqueue_test(session, endpoint, claimed=True)
+    # Claimed at creation: this process is the one sender of the first attempt.
+    status = WebhookDispatcher(ctx).deliver(delivery.id)
     with ctx.sessions() as session:
-        attempts = webhook_service.deliveries(session, webhook_id, limit=1)[0][1]
+        attempts = webhook_service.attempts_of(session, delivery.id)
     last = attempts[-1] if attempts else None
     payload = {
         "delivery_id": delivery.id,
@@ -262,7 +388,8 @@ def redact(
         raise _fail(str(error), as_json) from None
     engine = default_engine(get_settings().inference_threads)
     if info.media_type is MediaType.IMAGE:
-        found = len(redact_image(source, target, wanted, obfuscation, engine).detections)
+        detections = redact_image(source, target, wanted, obfuscation, engine).detections
+        counts = dict(Counter(d.category.value for d in detections))
     else:
         from rich.progress import Progress
 
@@ -275,8 +402,11 @@ def redact(
 
             video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance)
             progress.update(task, completed=100)
-        found = len(video.detections)
-    _emit(as_json, {"output": str(target), "detections": found}, f"{target}: {found} region(s) hidden")
+        counts = {category.value: n for category, n in video.object_counts().items()}
+    found = sum(counts.values())
+    summary = ", ".join(f"{n} {category}" for category, n in counts.items()) or "nothing found"
+    payload = {"output": str(target), "detections": found, "counts": counts}
+    _emit(as_json, payload, f"{target}: {found} object(s) hidden ({summary})")
 
 
 @app.command()

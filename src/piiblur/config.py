@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from piiblur.domain import Plan
+from piiblur.logs import LogFormat
 
 GIB = 1024**3
 
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     max_video_seconds: float = 600.0
     plan_limits: dict[Plan, PlanLimits] = Field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
 
+    log_format: LogFormat = Field(default="text", description="text (key=value) or json (one object a line)")
+    log_level: str = "INFO"
+
     inference_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
 
     secret_key: str | None = Field(
@@ -65,6 +69,28 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 1.0
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Resolved once, when settings load: every part of a process (and every message) then
+        means the same folder, whatever directory a thread or a subprocess works in later."""
+        return value.expanduser().resolve()
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def has_state(self) -> bool:
+        """Whether this configuration points at an existing installation (its database file, for
+        the embedded default; an external database is assumed to exist)."""
+        return not self.uses_embedded_database or (self.data_dir / "piiblur.db").exists()
+
+    def with_data_dir(self, data_dir: Path | None) -> Settings:
+        """These settings with another state folder (``--data-dir``), validated like the variable."""
+        if data_dir is None:
+            return self
+        return self.model_copy(update={"data_dir": self._absolute(data_dir)})
 
     @property
     def resolved_database_url(self) -> str:

@@ -53,24 +53,30 @@ class Plan(StrEnum):
     ENTERPRISE = "enterprise"
 
 
+# There are 13 categories; repeats are accepted (and dropped) up to this many entries in all.
+MAX_CATEGORY_ENTRIES = 100
+
+
 def parse_categories(raw: list[str]) -> list[PiiCategory]:
     """Turn user input into categories, keeping order and dropping repeats.
 
     Accepts repeated values and comma-separated lists (``heads,license_plates``) alike, because
     both shapes are what shell users and HTML forms naturally send. Raises ``ValueError`` naming the
-    first unknown value.
+    first unknown value, or the limit when there are more than ``MAX_CATEGORY_ENTRIES`` entries.
     """
+    names = [part.strip() for item in raw for part in item.split(",") if part.strip()]
+    if len(names) > MAX_CATEGORY_ENTRIES:
+        raise ValueError(
+            f"pii_categories has {len(names)} entries; at most {MAX_CATEGORY_ENTRIES} are accepted "
+            f"({len(PiiCategory)} distinct categories exist)"
+        )
     categories: list[PiiCategory] = []
-    for item in raw:
-        for part in item.split(","):
-            name = part.strip()
-            if not name:
-                continue
-            try:
-                category = PiiCategory(name)
-            except ValueError:
-                allowed = ", ".join(c.value for c in PiiCategory)
-                raise ValueError(f"Unknown PII category '{name}'. Allowed values: {allowed}") from None
-            if category not in categories:
-                categories.append(category)
+    for name in names:
+        try:
+            category = PiiCategory(name)
+        except ValueError:
+            allowed = ", ".join(c.value for c in PiiCategory)
+            raise ValueError(f"Unknown PII category '{name}'. Allowed values: {allowed}") from None
+        if category not in categories:
+            categories.append(category)
     return categories

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from piiblur.api.request_log import HEADER, STATE_KEY
 from piiblur.services.errors import (
     InvalidInputError,
     NotFoundError,
@@ -51,8 +52,13 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "Internal server error")
+    """Runs outside the request-log middleware (Starlette calls it last), so the request id comes
+    from the request's state, for the log line and for the user to quote."""
+    request_id = str(getattr(request.state, STATE_KEY, ""))
+    log.error(
+        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc, extra={"request_id": request_id}
+    )
+    return error_response(500, "Internal server error", {HEADER: request_id} if request_id else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

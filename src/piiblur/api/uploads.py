@@ -2,18 +2,70 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 
+from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media
-from piiblur.domain import ObfuscationType, PiiCategory, parse_categories
+from piiblur.domain import MAX_CATEGORY_ENTRIES, ObfuscationType, PiiCategory, parse_categories
 from piiblur.services import media as media_service
-from piiblur.services.errors import InvalidInputError
+from piiblur.services.errors import InvalidInputError, PayloadTooLargeError
 from piiblur.storage import Storage
+
+log = logging.getLogger(__name__)
+
+MULTIPART_OVERHEAD = 1024 * 1024
+# A url-encoded form is parsed too, so that a form without a file gets the precise 422 "file is required".
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+# Fields the parser accepts before it stops reading: far more than a real form has (file, up to
+# MAX_CATEGORY_ENTRIES categories, obfuscation_type, a CSRF token), few enough to bound the work.
+MAX_FORM_FIELDS = 4 * MAX_CATEGORY_ENTRIES
+
+
+async def read_upload_form(request: Request, settings: Settings) -> FormData:
+    """The upload form, parsed with bounds; every way it can be wrong becomes a precise error
+    (and a log line carrying the request id, since the parser's own message names no request)."""
+    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
+        raise HTTPException(400, "Request body must be multipart/form-data")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
+        raise PayloadTooLargeError(f"File is larger than the {settings.max_upload_bytes // 1024**2} MB limit")
+    try:
+        return await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
+    except Exception as error:
+        raise _form_error(error) from None
+
+
+def _form_error(error: Exception) -> Exception:
+    """Starlette reports the parser's bounds as a 400 whose text says which; a broken body as
+    "Invalid multipart data.", with the parser's own reason only in the exception chain."""
+    detail = str(error.detail) if isinstance(error, StarletteHTTPException) else ""
+    if detail.startswith("Too many fields"):
+        log.info("upload form refused: %s", detail)
+        return InvalidInputError(
+            f"Too many form fields: at most {MAX_FORM_FIELDS} (pii_categories takes at most "
+            f"{MAX_CATEGORY_ENTRIES} entries)"
+        )
+    if detail.startswith("Too many files"):
+        log.info("upload form refused: %s", detail)
+        return InvalidInputError("Send one file per request (field 'file')")
+    if "exceeded maximum size" in detail:
+        log.info("upload form refused: %s", detail)
+        return InvalidInputError(f"A form field other than the file is too large: {detail}")
+    log.warning("malformed multipart body: %s", _root_cause(error))
+    return HTTPException(400, "Malformed multipart body")
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while (inner := error.__cause__ or error.__context__) is not None:
+        error = inner
+    return error
 
 
 async def submit_form(

@@ -52,6 +52,21 @@ def get_account(session: Session, account_id: str) -> Account:
     return account
 
 
+def find_account(session: Session, reference: str) -> Account:
+    """An account by its id or by its owner's email (what an operator has at hand)."""
+    reference = reference.strip()
+    if "@" in reference:
+        account = session.scalar(select(Account).where(Account.email == reference.lower()))
+        if account is None:
+            raise NotFoundError(f"No account with email {reference.lower()}")
+        return account
+    return get_account(session, reference)
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return list(session.scalars(select(Account).order_by(Account.created_at, Account.email)))
+
+
 def update_account(
     session: Session, account_id: str, plan: Plan | None = None, retention_hours: int | None = None
 ) -> Account:

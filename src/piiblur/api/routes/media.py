@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from piiblur.api.deps import (
@@ -18,18 +18,13 @@ from piiblur.api.deps import (
     StorageDep,
 )
 from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary
-from piiblur.api.uploads import submit_form
+from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.db.models import Media
 from piiblur.domain import MediaStatus, MediaType
 from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
-from piiblur.services.errors import PayloadTooLargeError
 
 router = APIRouter(prefix="/media")
-
-MULTIPART_OVERHEAD = 1024 * 1024
-# A url-encoded form is parsed too, so that a form without a file gets the precise 422 "file is required".
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 @router.post("/redact", status_code=201, response_model=MediaCreated)
@@ -43,17 +38,7 @@ async def redact(
     detection: DetectionEngineDep,
 ) -> MediaCreated:
     """Multipart upload: ``file``, ``pii_categories[]`` (or ``pii_categories``), ``obfuscation_type``."""
-    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
-        raise HTTPException(400, "Request body must be multipart/form-data")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
-        raise PayloadTooLargeError(f"File is larger than the {settings.max_upload_bytes // 1024**2} MB limit")
-    try:
-        form = await request.form(max_files=1, max_fields=64)
-    except HTTPException:
-        raise
-    except Exception:
-        raise HTTPException(400, "Malformed multipart body") from None
+    form = await read_upload_form(request, settings)
     try:
         media = await submit_form(form, account, session, storage, settings, detection.supported_categories)
     finally:
