@@ -21,8 +21,13 @@ LogFormat = Literal["text", "json"]
 
 _context: ContextVar[dict[str, Any] | None] = ContextVar("piiblur_log_context", default=None)
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (uvicorn adds a
+# terminal-coloured copy of its message, which is no field).
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 @contextmanager
