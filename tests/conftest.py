@@ -64,19 +64,30 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Server:
-        self.port = free_port()
+        """Start on a free port and wait until healthy. The port is picked here and bound by the
+        server a moment later; should another process take it in between, start again on another."""
+        for _ in range(3):
+            if self._start_on(free_port()):
+                return self
+        raise RuntimeError("no free port could be bound")
+
+    def _start_on(self, port: int) -> bool:
+        self.port = port
         env = os.environ | {"PIIBLUR_DATA_DIR": str(self.data_dir), "PIIBLUR_WORKER_POLL_SECONDS": "0.2"} | self.env
-        log = (self.data_dir.parent / f"server-{self.port}.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "piiblur", "serve", "--port", str(self.port)], env=env, stdout=log, stderr=log
-        )
+        log_path = self.data_dir.parent / f"server-{self.port}.log"
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "piiblur", "serve", "--port", str(self.port)], env=env, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early, see {log.name}")
+                if b"address already in use" in log_path.read_bytes():
+                    return False
+                raise RuntimeError(f"server exited early, see {log_path}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
+                    return True
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
