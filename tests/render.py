@@ -144,6 +144,22 @@ def license_plate() -> Array:
     return plate
 
 
+def monitor_showing_mail(width: int = 420, height: int = 260) -> Array:
+    """A desktop monitor on its stand, showing an inbox: a dark bezel around a lit page."""
+    image = np.full((height + 90, width, 3), 200, np.uint8)
+    cv2.rectangle(image, (0, 0), (width - 1, height - 1), (25, 25, 28), -1)
+    lines = [("Inbox", 28, (16, 10)), ("Jane Doe: lunch at 1?", 20, (16, 60)), ("Bank statement", 20, (16, 95))]
+    image[12 : height - 12, 12 : width - 12] = card((width - 24, height - 24), (235, 240, 250), lines)
+    cv2.rectangle(image, (width // 2 - 12, height), (width // 2 + 12, height + 60), (40, 40, 40), -1)
+    cv2.rectangle(image, (width // 2 - 80, height + 60), (width // 2 + 80, height + 75), (40, 40, 40), -1)
+    return image
+
+
+def monitor_display_box(width: int = 420, height: int = 260) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the lit display inside ``monitor_showing_mail``."""
+    return 12, 12, width - 24, height - 24
+
+
 def phone_showing_a_page() -> Array:
     phone = np.full((560, 300, 3), 18, np.uint8)
     screen = card((260, 470), (250, 250, 252), [("Messages", 30, (20, 20)), ("Jane: see you at 6", 20, (20, 90))])

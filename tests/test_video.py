@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
+import skimage.data
+from PIL import Image
 
 from conftest import RenderedClip, render_video
-from piiblur.detect import default_engine
+from piiblur.detect import Box, Detection, DetectionEngine, default_engine
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.redact.video import VideoRedaction, redact_video
 
@@ -210,3 +213,100 @@ def test_odd_sized_webm_keeps_its_size(tmp_path: Path) -> None:
         assert (stream.codec_context.width, stream.codec_context.height) == (321, 241)
     assert result.frames == len(clip.face_boxes)
     assert uncovered_frames(clip, out) == []
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+class MissesEveryOtherKeyframe(DetectionEngine):
+    """The real engine, whose plates are dropped at every other keyframe: a detector that misses
+    a static object now and then, as real ones do."""
+
+    def __init__(self, engine: DetectionEngine) -> None:
+        super().__init__(engine.detectors, engine.calibration)
+        self.calls = 0
+
+    def detect(self, image: np.ndarray, categories: object) -> list[Detection]:  # type: ignore[override]
+        found = super().detect(image, categories)  # type: ignore[arg-type]
+        self.calls += 1
+        return found if self.calls % 2 else [d for d in found if d.category is not PiiCategory.LICENSE_PLATES]
+
+
+def test_a_static_plate_missed_at_every_other_keyframe_never_shows(tmp_path: Path) -> None:
+    import render
+
+    plate = np.asarray(Image.fromarray(render.license_plate()).resize((260, 56)))
+    frame = render.photo("coffee", (640, 360)).copy()
+    frame[250:306, 200:460] = plate
+    path = tmp_path / "static.mp4"
+    write_clip(path, [frame] * 60, fps=20)
+    clip = RenderedClip(path, [(200, 250, 260, 56)] * 60, 20)
+    engine = MissesEveryOtherKeyframe(default_engine())
+    out = tmp_path / "out.mp4"
+    result = redact_video(path, out, "mp4", [PiiCategory.LICENSE_PLATES], ObfuscationType.BLUR, engine)
+    assert engine.calls >= 4, "several keyframes, half of them without the plate"
+    assert uncovered_frames(clip, out) == [], result.keyframes
+    assert result.object_counts() == {PiiCategory.LICENSE_PLATES: 1}
+
+
+def motorcycle_with_plate() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """scikit-image's photo of a motorcycle, with a rear plate where one hangs (under the tail
+    light), and that plate's box."""
+    import render
+
+    photo = np.asarray(Image.open(Path(skimage.data.__file__).parent / "motorcycle_left.png").convert("RGB")).copy()
+    plate = np.asarray(Image.fromarray(render.license_plate()).resize((96, 22)))
+    x, y = 52, 232
+    photo[y : y + 22, x : x + 96] = plate
+    return photo, (x, y, 96, 22)
+
+
+def test_a_plate_is_hidden_from_the_first_frame_it_can_be_read_in_a_zoom(tmp_path: Path) -> None:
+    """A slow zoom onto the bike: the plate grows from a few pixels to legible. It is hidden in
+    every frame from the first one from which the detector, looking at each frame alone, finds it
+    every time (before that it is a 4 px smudge found now and then)."""
+    photo, (px, py, pw, ph) = motorcycle_with_plate()
+    height, width = photo.shape[:2]
+    out_size, frames, boxes = (480, 324), [], []
+    focus = np.array([px + pw / 2, py + ph / 2]) * 0.5 + np.array([width / 2, height / 2]) * 0.5
+    pad = 4  # the bike far away, in a grey field
+    canvas = np.full((height * (2 * pad + 1), width * (2 * pad + 1), 3), 128, np.uint8)
+    canvas[pad * height : (pad + 1) * height, pad * width : (pad + 1) * width] = photo
+    for index in range(60):
+        span = 8.0 * (0.8 / 8.0) ** (index / 59)  # the window shrinks steadily from 8 to 0.8 photo widths
+        w, h = width * span, height * span
+        x0, y0 = pad * width + focus[0] - w / 2, pad * height + focus[1] - h / 2
+        scale = out_size[0] / w
+        matrix = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
+        frames.append(cv2.warpAffine(canvas, matrix, out_size, flags=cv2.INTER_AREA))
+        boxes.append(
+            (
+                int((pad * width + px - x0) * scale),
+                int((pad * height + py - y0) * scale),
+                int(pw * scale),
+                int(ph * scale),
+            )
+        )
+    path = tmp_path / "zoom.mp4"
+    write_clip(path, frames, fps=20)
+    decoded = frames_of(path)
+    engine = default_engine()
+    found = [covered(boxes[i], engine.detect(f, [PiiCategory.LICENSE_PLATES])) for i, f in enumerate(decoded)]
+    assert found[-1] and not found[0], "the plate is too small to read at first, then read"
+    legible = next(i for i in range(len(found)) if all(found[i:]))
+    out = tmp_path / "out.mp4"
+    redact_video(path, out, "mp4", [PiiCategory.LICENSE_PLATES], ObfuscationType.BLUR, engine)
+    clip = RenderedClip(path, boxes, 20)
+    assert [i for i in uncovered_frames(clip, out) if i >= legible] == [], legible
+
+
+def covered(box: tuple[int, int, int, int], detections: list[Detection]) -> bool:
+    x, y, w, h = box
+    return any(d.box.intersection_area(Box(x, y, w, h)) >= 0.7 * w * h for d in detections)

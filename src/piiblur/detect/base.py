@@ -72,6 +72,37 @@ def tile_origins(width: int, height: int, tile: int, overlap: int) -> list[tuple
     return [(x, y) for y in ys for x in xs]
 
 
+Placement = tuple[int, int, int, int, int]
+"""(index of the crop, x, y, width, height) of a crop packed into a canvas."""
+
+
+def pack_crops(crops: list[RgbImage], side: int) -> list[tuple[RgbImage, list[Placement]]]:
+    """Pack crops (tallest first, row by row) into canvases ``side`` pixels wide and at most as
+    high, so that one model run sees many small regions at the scale chosen for each; crops that
+    do not fit a canvas are left out. Returns each canvas (as high as its rows) and its placements."""
+    order = sorted(
+        (i for i, c in enumerate(crops) if c.shape[0] <= side and c.shape[1] <= side), key=lambda i: -crops[i].shape[0]
+    )
+    canvases: list[list[Placement]] = []
+    x = y = row_height = 0
+    for index in order:
+        height, width = crops[index].shape[:2]
+        if x + width > side:
+            x, y, row_height = 0, y + row_height, 0
+        if not canvases or y + height > side:
+            canvases.append([])
+            x = y = row_height = 0
+        canvases[-1].append((index, x, y, width, height))
+        x, row_height = x + width, max(row_height, height)
+    packed = []
+    for placements in canvases:
+        canvas = np.zeros((max(y + h for _, _, y, _, h in placements), side, 3), np.uint8)
+        for index, px, py, w, h in placements:
+            canvas[py : py + h, px : px + w] = crops[index]
+        packed.append((canvas, placements))
+    return packed
+
+
 class Scene:
     """One image under analysis, and the model outputs that several detector families share.
 
@@ -114,6 +145,9 @@ class Detector(Protocol):
 
     name: str
     categories: frozenset[PiiCategory]
+    rule_sources: frozenset[str]
+    """Detector names of this family's findings that come from a rule rather than a model: their
+    boxes may not cover more of the frame than the calibration allows (a wall is not a sign)."""
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         """Find the ``wanted`` categories among those this family serves (it may skip work for

@@ -29,6 +29,7 @@ def category_of(format_name: str) -> PiiCategory:
 class CodeDetector:
     name = "codes"
     categories = frozenset({PiiCategory.QR_CODES, PiiCategory.BARCODES})
+    rule_sources: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self._local = threading.local()  # OpenCV detectors are not thread-safe
@@ -61,8 +62,10 @@ class CodeDetector:
                 corners = [code.position.top_left, code.position.top_right]
                 corners += [code.position.bottom_right, code.position.bottom_left]
                 quad = np.array([[p.x, p.y] for p in corners], dtype=np.float32)
-                score = 1.0 if code.valid else 0.5
-                detection = Detection(category_of(name), _code_box(quad, name, scene), score, f"zxing:{name}")
+                # Read with errors, the symbol was still located by its own structure (finder
+                # patterns, guard bars): nearly as sure a code, if not a readable one.
+                score = 1.0 if code.valid else 0.9
+                detection = Detection(category_of(name), _code_box(quad, name, scene), score, "zxing")
                 if not _overlaps_any(detection, found):
                     found.append(detection)
         return found

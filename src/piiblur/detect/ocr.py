@@ -132,16 +132,23 @@ class Ocr:
         return found
 
     def _find_lines_once(self, pixels: RgbImage) -> list[TextLine]:
+        """Small pictures are enlarged to ``limit_side_len`` first (print survives it better)."""
         height, width = pixels.shape[:2]
         scale = self.limit_side_len / max(height, width) if max(height, width) < self.limit_side_len else 1.0
-        bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-        if scale > 1.0:
-            bgr = cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_CUBIC)
-        result = self.engine._load_det_model()(bgr)  # type: ignore[no-untyped-call]
+        if scale == 1.0:
+            return self.find_lines_at_size(pixels)
+        size = (round(width * scale), round(height * scale))
+        enlarged = np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+        return [TextLine(line.quad / scale, line.score) for line in self.find_lines_at_size(enlarged)]
+
+    def find_lines_at_size(self, pixels: RgbImage) -> list[TextLine]:
+        """Lines as the detector sees ``pixels`` itself (shrunk only beyond ``limit_side_len``): for
+        crops already enlarged to the scale wanted, such as the vehicles of ``plates.py``."""
+        result = self.engine._load_det_model()(cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))  # type: ignore[no-untyped-call]
         if result.boxes is None or result.scores is None:
             return []
         return [
-            TextLine(np.asarray(quad, dtype=np.float32) / scale, float(score))
+            TextLine(np.asarray(quad, dtype=np.float32), float(score))
             for quad, score in zip(result.boxes, result.scores, strict=True)
         ]
 

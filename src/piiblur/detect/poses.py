@@ -28,6 +28,7 @@ Keypoints = npt.NDArray[np.float32]  # 17 x (x, y, score) in image pixels
 class PoseHeadDetector:
     name = "movenet"
     categories = frozenset({PiiCategory.HEADS})
+    rule_sources: frozenset[str] = frozenset()
 
     def __init__(self, threads: int = 0) -> None:
         self._model = LazySession(MODEL_FILE, threads)

@@ -8,10 +8,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from piiblur.detect.base import Box, Detection, Detector, RgbImage, Scene
+from piiblur.detect.calibration import UNFILTERED, Calibration, shipped_calibration
 from piiblur.detect.codes import CodeDetector
 from piiblur.detect.documents import DocumentDetector
 from piiblur.detect.faces import CenterFaceDetector
+from piiblur.detect.objects import ObjectModel
 from piiblur.detect.ocr import Ocr
+from piiblur.detect.people import People
+from piiblur.detect.plate_ssd import PlateSsd
 from piiblur.detect.plates import LicensePlateDetector
 from piiblur.detect.poses import PoseHeadDetector
 from piiblur.detect.screens import ScreenDetector
@@ -33,8 +37,9 @@ class DetectionEngine:
     number of categories it serves.
     """
 
-    def __init__(self, detectors: Sequence[Detector]) -> None:
+    def __init__(self, detectors: Sequence[Detector], calibration: Calibration = UNFILTERED) -> None:
         self.detectors = list(detectors)
+        self.calibration = calibration
 
     @property
     def supported_categories(self) -> frozenset[PiiCategory]:
@@ -56,13 +61,35 @@ class DetectionEngine:
             detector.detect(Scene(blank), detector.categories)
 
     def detect(self, image: RgbImage, categories: Iterable[PiiCategory]) -> list[Detection]:
+        height, width = image.shape[:2]
+        return self.finalize(self.candidates(image, categories), self.calibration, width, height)
+
+    def candidates(self, image: RgbImage, categories: Iterable[PiiCategory]) -> list[Detection]:
+        """Everything the families report above their floors, before calibration."""
         wanted = frozenset(categories)
         self.check_supported(wanted)
         scene = Scene(image)
         found: list[Detection] = []
         for detector in self.detectors_for(wanted):
             found.extend(d for d in detector.detect(scene, wanted & detector.categories) if d.category in wanted)
-        return merge_duplicates(found)
+        return found
+
+    @property
+    def rule_sources(self) -> frozenset[str]:
+        return frozenset(source for d in self.detectors for source in d.rule_sources)
+
+    def finalize(
+        self, candidates: list[Detection], calibration: Calibration, width: int, height: int
+    ) -> list[Detection]:
+        """The candidates that reach their calibrated thresholds, rule-based ones no larger than the
+        calibration allows, one detection per object."""
+        rules = self.rule_sources
+        kept = [
+            d
+            for d in candidates
+            if calibration.keeps(d) and (d.detector not in rules or calibration.rule_share_allowed(d, width, height))
+        ]
+        return merge_duplicates(kept)
 
 
 # Overlap, as a share of the smaller box, that makes two finds of one category one object: found
@@ -74,14 +101,17 @@ SAME_OBJECT_WITHIN_FAMILY = 0.8
 
 
 def merge_duplicates(found: list[Detection]) -> list[Detection]:
-    """One object found twice becomes one detection covering both boxes, so counts stay true
-    and nothing hidden shrinks."""
+    """One object found twice becomes one detection, so counts stay true. Two families' finds keep
+    the surer one's box (the face model's head, not the pose model's coarser estimate of it); one
+    family's nested finds become the box around both."""
     merged: list[Detection] = []
     for detection in sorted(found, key=lambda d: -d.score):
         for index, kept in enumerate(merged):
-            share = SAME_OBJECT_WITHIN_FAMILY if kept.detector == detection.detector else SAME_OBJECT_ACROSS_FAMILIES
+            same_family = kept.detector == detection.detector
+            share = SAME_OBJECT_WITHIN_FAMILY if same_family else SAME_OBJECT_ACROSS_FAMILIES
             if kept.category is detection.category and kept.box.overlaps(detection.box, share):
-                merged[index] = Detection(kept.category, _union(kept.box, detection.box), kept.score, kept.detector)
+                if same_family:
+                    merged[index] = Detection(kept.category, _union(kept.box, detection.box), kept.score, kept.detector)
                 break
         else:
             merged.append(detection)
@@ -97,24 +127,32 @@ _default_engine: DetectionEngine | None = None
 _default_lock = threading.Lock()
 
 
+def build_engine(threads: int = 0, calibration: Calibration | None = None) -> DetectionEngine:
+    """Every family, sharing the models they have in common (one OCR, one object detector)."""
+    calibration = calibration or shipped_calibration()
+    ocr = Ocr(threads=threads)
+    codes = CodeDetector()
+    objects = ObjectModel(threads=threads)
+    return DetectionEngine(
+        [
+            CenterFaceDetector(threads=threads, growth=calibration.head),
+            PoseHeadDetector(threads=threads),
+            WritingDetector(ocr),
+            LicensePlateDetector(ocr, objects, PlateSsd(threads=threads)),
+            codes,
+            DocumentDetector(ocr, codes),
+            StreetSignDetector(ocr, objects),
+            ScreenDetector(objects),
+            TattooDetector(People(objects, threads=threads)),
+        ],
+        calibration,
+    )
+
+
 def default_engine(threads: int = 0) -> DetectionEngine:
     """The process-wide engine: detectors (and so models) are created once and shared."""
     global _default_engine
     with _default_lock:
         if _default_engine is None:
-            ocr = Ocr(threads=threads)
-            codes = CodeDetector()
-            _default_engine = DetectionEngine(
-                [
-                    CenterFaceDetector(threads=threads),
-                    PoseHeadDetector(threads=threads),
-                    WritingDetector(ocr),
-                    LicensePlateDetector(ocr),
-                    codes,
-                    DocumentDetector(ocr, codes),
-                    StreetSignDetector(ocr),
-                    ScreenDetector(),
-                    TattooDetector(),
-                ]
-            )
+            _default_engine = build_engine(threads)
         return _default_engine

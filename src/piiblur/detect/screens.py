@@ -1,9 +1,11 @@
-"""Screens: lit rectangles framed by a dark bezel (phones, monitors, TVs, LED boards).
+"""Screens: TVs, monitors, laptops and phones from the object model, and lit rectangles framed by
+a dark bezel (LED boards, displays the model has no class for).
 
-No permissively licensed object detector with a screen class ships offline, so screens are found by
-what makes them screens: an emitting, brighter-than-surroundings quadrilateral whose border (the
-bezel or the device body) is markedly darker than its content, or a dark device-shaped rectangle
-with lit content inside it.
+The object model (NanoDet, ``objects.py``) knows tv, laptop and cell phone; its score is calibrated
+per source like every other. A laptop's box holds its keyboard too: the display is its upper part.
+The lit-rectangle rule (an emitting quadrilateral whose border is markedly darker than its content,
+or a dark device-shaped rectangle with lit content) is a second source with a fixed score, which
+the calibration keeps only if it finds screens the model misses without hiding too much else.
 """
 
 from __future__ import annotations
@@ -12,17 +14,28 @@ import cv2
 import numpy as np
 
 from piiblur.detect.base import Box, Detection, Scene
+from piiblur.detect.objects import ObjectKind, ObjectModel, SceneObject
 from piiblur.domain import PiiCategory
 
 WORK_SIDE = 640
 MIN_SIDE_FRACTION = 0.05
+LAPTOP_DISPLAY = 0.6  # of a laptop box, from its top: the lid (COCO's laptop boxes hold the keyboard)
 
 
 class ScreenDetector:
     name = "screens"
     categories = frozenset({PiiCategory.SCREENS})
+    rule_sources: frozenset[str] = frozenset({"screens:lit-quad"})
+
+    def __init__(self, objects: ObjectModel) -> None:
+        self.objects = objects
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
+        devices = [o for o in self.objects.objects(scene) if o.kind is ObjectKind.SCREEN]
+        found = [Detection(PiiCategory.SCREENS, _display(o), o.score, "screens:nanodet") for o in devices]
+        return found + self._lit_rectangles(scene)
+
+    def _lit_rectangles(self, scene: Scene) -> list[Detection]:
         small, scale = scene.downscaled(WORK_SIDE)
         value = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)[..., 2]
         found = []
@@ -32,6 +45,13 @@ class ScreenDetector:
             box = Box(x / scale, y / scale, w / scale, h / scale).grown(0.12, scene.width, scene.height)
             found.append(Detection(PiiCategory.SCREENS, box, 0.5, f"{self.name}:lit-quad"))
         return found
+
+
+def _display(device: SceneObject) -> Box:
+    box = device.box
+    if device.label == "laptop":
+        return Box(box.x, box.y, box.w, box.h * LAPTOP_DISPLAY)
+    return box
 
 
 def _bright_regions(value: np.ndarray) -> list[np.ndarray]:

@@ -5,6 +5,7 @@
   (convexity, circularity or a 3/4-sided outline) keep the signs and drop red cars and blue shirts.
 - Direction and street-name signs are text on a flat, strongly coloured panel (green, blue, brown,
   dark navy): the panel found around a text block decides it, and the panel is hidden whole.
+- Stop signs come from the object model (COCO's "stop sign").
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 from piiblur.detect.base import Box, Detection, Scene
+from piiblur.detect.objects import ObjectKind, ObjectModel
 from piiblur.detect.ocr import Ocr
 from piiblur.detect.text import TextBlocks
 from piiblur.domain import PiiCategory
@@ -25,12 +27,18 @@ MIN_SIGN_PIXELS = 8  # at working scale, on the short side of the sign (the long
 class StreetSignDetector:
     name = "signs"
     categories = frozenset({PiiCategory.STREET_SIGNS})
+    rule_sources: frozenset[str] = frozenset({"signs:red-shape", "signs:blue-shape", "signs:panel"})
 
-    def __init__(self, ocr: Ocr) -> None:
-        self.ocr = ocr
+    def __init__(self, ocr: Ocr, objects: ObjectModel) -> None:
+        self.ocr, self.objects = ocr, objects
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
-        return self._traffic_signs(scene) + self._text_signs(scene)
+        stop_signs = [
+            Detection(PiiCategory.STREET_SIGNS, o.box, o.score, "signs:nanodet")
+            for o in self.objects.objects(scene)
+            if o.kind is ObjectKind.STOP_SIGN
+        ]
+        return stop_signs + self._traffic_signs(scene) + self._text_signs(scene)
 
     def _traffic_signs(self, scene: Scene) -> list[Detection]:
         small, scale = scene.downscaled(WORK_SIDE)
@@ -50,9 +58,14 @@ class StreetSignDetector:
         return found
 
     def _text_signs(self, scene: Scene) -> list[Detection]:
-        """Each line separately: stacked signs of different colours often merge into one block."""
+        """Each line separately: stacked signs of different colours often merge into one block.
+
+        A panel's score is how much of it the text lines cover: a sign is mostly lettering, while a
+        wall, a shop front or a bus side that happens to be sign-coloured around a small line is
+        mostly not, and the calibrated threshold (``street_signs/signs:panel``) drops it."""
         found: list[Detection] = []
-        for line in TextBlocks.of(scene, self.ocr).lines:
+        lines = TextBlocks.of(scene, self.ocr).lines
+        for line in lines:
             box, pad = line.box, 0.3 * line.height
             seed = Box(box.x - pad, box.y - pad, box.w + 2 * pad, box.h + 2 * pad).grown(0.0, scene.width, scene.height)
             background = _background_colour(scene, seed)
@@ -63,7 +76,8 @@ class StreetSignDetector:
                 continue
             box = panel.grown(0.03, scene.width, scene.height)
             if not any(_mostly_inside(box, other.box) for other in found):
-                found.append(Detection(PiiCategory.STREET_SIGNS, box, 0.6, f"{self.name}:panel"))
+                lettering = sum(other.box.intersection_area(box) for other in lines)
+                found.append(Detection(PiiCategory.STREET_SIGNS, box, min(1.0, lettering / box.area), "signs:panel"))
         return found
 
 

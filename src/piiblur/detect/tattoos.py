@@ -1,8 +1,11 @@
-"""Tattoos: ink on skin. A heuristic, not a model (none ships offline), and measured as such.
+"""Tattoos: ink on a person's skin. No tattoo model ships offline; the ink is found by a rule, and
+only on people (``people.py``: person boxes and the person-segmentation mask).
 
 Skin is found by its chroma (YCrCb), holes in it are filled, and inside the skin area the ink is
 what is much darker than the surrounding skin or bluish-grey, in clusters large and textured enough
-to be drawings or lettering rather than creases, veins or shadows.
+to be drawings or lettering rather than creases, veins or shadows. A cluster's score is how much of
+it lies on a person (mean person support), so skin-coloured animals, food, wood and walls score
+near zero and the calibrated threshold (``tattoos/tattoos:ink-on-skin``) drops them.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import cv2
 import numpy as np
 
 from piiblur.detect.base import Box, Detection, Scene
+from piiblur.detect.people import People
 from piiblur.domain import PiiCategory
 
 WORK_SIDE = 480
@@ -24,11 +28,18 @@ INK_JOIN = 25  # pixels at working scale: strokes of one drawing closer than thi
 class TattooDetector:
     name = "tattoos"
     categories = frozenset({PiiCategory.TATTOOS})
+    rule_sources: frozenset[str] = frozenset()
+
+    def __init__(self, people: People) -> None:
+        self.people = people
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         small, scale = scene.downscaled(WORK_SIDE)
         skin = _skin_area(small)
         if skin.sum() < 0.05 * skin.size:
+            return []
+        support = self.people.support(scene, WORK_SIDE)
+        if not support.any():
             return []
         ink = _ink(small, skin)
         edges = cv2.Canny(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), 60, 140) > 0
@@ -45,8 +56,9 @@ class TattooDetector:
             needed = MIN_SKIN_AROUND_AT_BORDER if _touches_border(x, y, w, h, ink.shape) else MIN_SKIN_AROUND
             if _skin_around(labels == index, small) < needed:
                 continue
+            on_person = float(support[y : y + h, x : x + w][component].mean())
             box = Box(x / scale, y / scale, w / scale, h / scale).grown(0.1, scene.width, scene.height)
-            found.append(Detection(PiiCategory.TATTOOS, box, 0.4, f"{self.name}:ink-on-skin"))
+            found.append(Detection(PiiCategory.TATTOOS, box, on_person, f"{self.name}:ink-on-skin"))
         return found
 
 

@@ -79,6 +79,7 @@ def _same_block(a: TextLine, b: TextLine) -> bool:
 class WritingDetector:
     name = "writing"
     categories = frozenset({PiiCategory.WRITING})
+    rule_sources: frozenset[str] = frozenset()
 
     def __init__(self, ocr: Ocr) -> None:
         self.ocr = ocr

@@ -106,22 +106,50 @@ def _hide_ellipse(image: Plane, region: Box, method: ObfuscationType) -> None:
     """Hide the ellipse inscribed in ``region`` (grown so it contains the whole box's content),
     feathered outwards so the edge blends into the surroundings."""
     height, width = image.shape[:2]
-    feather = 0.15
-    cx, cy = region.x + region.w / 2, region.y + region.h / 2
-    # 1.2 x the half-size: the face box inside a head box then lies well within the ellipse.
-    ax, ay = region.w / 2 * 1.2, region.h / 2 * 1.2
-    outer = Box(cx - ax * (1 + feather), cy - ay * (1 + feather), 2 * ax * (1 + feather), 2 * ay * (1 + feather))
-    x0, y0, x1, y1 = _int_bounds(outer)
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-    if x1 - x0 < 1 or y1 - y0 < 1:
+    placed = _ellipse(region, width, height)
+    if placed is None:
         return
-    alpha = _feathered_ellipse(x1 - x0, y1 - y0, cx - x0, cy - y0, ax, ay, feather)
+    (x0, y0, x1, y1), alpha = placed
     roi = image[y0:y1, x0:x1]
     hidden = _scrambled(roi, method)
     # Integer blend: where alpha is 0 the result is exactly the original pixel.
     weight = (alpha[..., None] if roi.ndim == 3 else alpha).astype(np.uint16)
     mixed = (roi.astype(np.uint16) * (255 - weight) + hidden.astype(np.uint16) * weight + 127) // 255
     roi[:] = mixed.astype(np.uint8)
+
+
+ELLIPSE_AXES = 1.2  # of the region's half-size: the face box inside a head box lies well within the ellipse
+FEATHER = 0.15  # of the axes, outside the ellipse, over which the hiding fades out
+
+
+def _ellipse(region: Box, width: int, height: int) -> tuple[tuple[int, int, int, int], IntMask] | None:
+    """Where a head's ellipse lands in a ``width`` x ``height`` picture: its bounds and its
+    0-255 weight there (None when it falls outside)."""
+    cx, cy = region.x + region.w / 2, region.y + region.h / 2
+    ax, ay = region.w / 2 * ELLIPSE_AXES, region.h / 2 * ELLIPSE_AXES
+    spread = 1 + FEATHER
+    outer = Box(cx - ax * spread, cy - ay * spread, 2 * ax * spread, 2 * ay * spread)
+    x0, y0, x1, y1 = _int_bounds(outer)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    return (x0, y0, x1, y1), _feathered_ellipse(x1 - x0, y1 - y0, cx - x0, cy - y0, ax, ay, FEATHER)
+
+
+def hidden_mask(detections: Iterable[Detection], width: int, height: int) -> npt.NDArray[np.bool_]:
+    """Which pixels hiding ``detections`` changes (the feathered rim of an ellipse included): what
+    a redaction costs the picture, measured by ``bench/quality.py`` as collateral."""
+    mask = np.zeros((height, width), bool)
+    for is_head, region in _regions(detections, width, height):
+        if is_head:
+            placed = _ellipse(region, width, height)
+            if placed is not None:
+                (x0, y0, x1, y1), alpha = placed
+                mask[y0:y1, x0:x1] |= alpha > 0
+        else:
+            x0, y0, x1, y1 = _int_bounds(region)
+            mask[max(0, y0) : y1, max(0, x0) : x1] = True
+    return mask
 
 
 MASK_STEP = 4  # the mask is computed on a 4x coarser grid, then enlarged: same shape, 16x less work

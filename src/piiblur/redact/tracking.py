@@ -11,7 +11,12 @@ This is the temporal hysteresis: a region is hidden before its first and after i
 detection, so no frame between two detections shows it and nothing flickers.
 
 ``TrackLedger`` names the objects: each keyframe detection gets a track id, so a video reports how
-many distinct objects it showed rather than how many keyframes saw them.
+many distinct objects it showed rather than how many keyframes saw them. It also carries a track
+across keyframes that miss it (``coasting``): detectors drop an object now and then (a face turned
+for a moment, a plate read at one keyframe and not the next), and without this the object would
+show at that keyframe and blink. A carried track keeps its last box; when the object is found again
+the frames in between are interpolated from it, and after ``COAST_KEYFRAMES`` misses in a row the
+track ends.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ MAX_MATCH_DISTANCE = 4.0  # 1 + centre distance in object sizes: fast objects st
 # An object missed at a keyframe or two (a face turned away, a plate behind a passer-by) that
 # comes back near where it was is the same object, not a new one.
 LOST_TRACK_KEYFRAMES = 3
+COAST_KEYFRAMES = 2  # keyframes in a row a track is carried (hidden) without being found
+COASTING = "coasting"  # the detector name of a carried track's box
 
 
 @dataclass(frozen=True)
@@ -93,12 +100,30 @@ class TrackLedger:
     _current: list[int] = field(default_factory=list)
     _current_detections: list[Detection] = field(default_factory=list)
     _lost: list[_LostTrack] = field(default_factory=list)
+    _misses: dict[int, int] = field(default_factory=dict)  # track -> keyframes in a row carried unseen
+
+    def coasting(self, previous: Keyframe, found: Keyframe) -> list[Detection]:
+        """Boxes of the previous keyframe's tracks that ``found`` misses and that may still be
+        carried: to be added to ``found`` before it is paired and assigned."""
+        missed = pair(previous, found).leaving
+        carried = []
+        for detection in missed:
+            track = self._track_of(detection)
+            if track is not None and self._misses.get(track, 0) < COAST_KEYFRAMES:
+                carried.append(Detection(detection.category, detection.box, detection.score, COASTING))
+        return carried
+
+    def _track_of(self, detection: Detection) -> int | None:
+        for known, track in zip(self._current_detections, self._current, strict=True):
+            if known is detection:
+                return track
+        return None
 
     def assign(self, detections: list[Detection], pairing: Pairing | None) -> list[int]:
         """Track ids of ``detections``; ``pairing`` links them to the previous keyframe (None after
         a scene cut or at the start, when every track has ended)."""
         if pairing is None:
-            self._current, self._current_detections, self._lost = [], [], []
+            self._current, self._current_detections, self._lost, self._misses = [], [], [], {}
         later_to_earlier = {j: i for i, j in pairing.matched_indices} if pairing else {}
         kept = set(later_to_earlier.values())
         for track in self._lost:
@@ -112,6 +137,8 @@ class TrackLedger:
                 tracks.append(self._current[later_to_earlier[j]])
             else:
                 tracks.append(self._reclaim(detection))
+        for track_id, detection in zip(tracks, detections, strict=True):
+            self._misses[track_id] = self._misses.get(track_id, 0) + 1 if detection.detector == COASTING else 0
         self._current, self._current_detections = tracks, list(detections)
         return tracks
 
