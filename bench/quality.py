@@ -20,8 +20,12 @@ set present, then reports with it: each family's candidates are collected above 
 as bare face boxes. Each source's threshold is the highest at which no set loses more than
 ``RECALL_SLACK`` of its labels of that category (sources tried in turn, twice), lowered by
 ``SAFETY`` (scores of photos not yet seen spread wider than these); a source that finds nothing
-the others miss is switched off. The head growth is then the smallest scale of the face-to-head
-shape that hides as many labelled heads as any.
+the others miss is switched off if it is known to be wrong somewhere, kept otherwise. The head
+growth is then the smallest scale of the face-to-head shape that hides, on every set, as many
+labelled heads as the best one (less the same slack); rule-based boxes are capped at 1.5 times the
+largest share of its frame that a labelled object of their category covers. ``--candidates FILE``
+keeps what the families reported (with ``--calibrate``: bare face boxes) and reuses it, so that
+the fit can be studied without running the models again.
 
 Seconds per image are measured with models loaded. Writes ``bench/results/quality.md`` and
 ``quality.json``; a set that is absent is reported as such. ``--scale S`` enlarges the photos of

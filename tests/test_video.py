@@ -269,6 +269,8 @@ def motorcycle_with_plate() -> tuple[np.ndarray, tuple[int, int, int, int]]:
 
 
 def test_a_plate_is_hidden_from_the_first_frame_it_can_be_read_in_a_zoom(tmp_path: Path) -> None:
+    import render
+
     """A slow zoom onto the bike: the plate grows from a few pixels to legible. It is hidden in
     every frame from the first one from which the detector, looking at each frame alone, finds it
     every time (before that it is a 4 px smudge found now and then)."""
@@ -276,11 +278,11 @@ def test_a_plate_is_hidden_from_the_first_frame_it_can_be_read_in_a_zoom(tmp_pat
     height, width = photo.shape[:2]
     out_size, frames, boxes = (480, 324), [], []
     focus = np.array([px + pw / 2, py + ph / 2]) * 0.5 + np.array([width / 2, height / 2]) * 0.5
-    pad = 4  # the bike far away, in a grey field
-    canvas = np.full((height * (2 * pad + 1), width * (2 * pad + 1), 3), 128, np.uint8)
+    pad = 2  # the bike far away in its garage's floor: gravel all around
+    canvas = np.asarray(Image.fromarray(render.photo("gravel", (width * (2 * pad + 1), height * (2 * pad + 1))))).copy()
     canvas[pad * height : (pad + 1) * height, pad * width : (pad + 1) * width] = photo
-    for index in range(60):
-        span = 8.0 * (0.8 / 8.0) ** (index / 59)  # the window shrinks steadily from 8 to 0.8 photo widths
+    for index in range(80):
+        span = 4.0 * (1.0 / 4.0) ** (index / 79)  # the window shrinks steadily from 4 to 1 photo widths in 4 s
         w, h = width * span, height * span
         x0, y0 = pad * width + focus[0] - w / 2, pad * height + focus[1] - h / 2
         scale = out_size[0] / w

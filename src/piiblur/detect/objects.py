@@ -86,7 +86,10 @@ class ObjectModel:
         if max(height, width) > TILE_FROM:
             for x, y in tile_origins(width, height, TILE_SIDE, TILE_OVERLAP):
                 boxes, scores, classes = self._look(np.ascontiguousarray(pixels[y : y + TILE_SIDE, x : x + TILE_SIDE]))
-                looks.append((boxes + np.array([x, y, 0, 0], np.float32), scores, classes))
+                # Only what the whole look may have missed: objects small enough to lie whole in
+                # some tile. Larger ones it saw, and a tile shows them cut (a bus side as a "tv").
+                small = boxes[:, 2:].max(axis=1, initial=0.0) < TILE_OVERLAP
+                looks.append((boxes[small] + np.array([x, y, 0, 0], np.float32), scores[small], classes[small]))
         boxes, scores, classes = (np.concatenate(parts) for parts in zip(*looks, strict=True))
         return _suppressed(boxes, scores, classes)
 

@@ -2,12 +2,12 @@
 
 Three sources, each calibrated on its own:
 
-- ``plates:line``: every plate-shaped OCR line of the picture is read, inside text blocks too (a
-  plate is still a plate when a bumper sticker or a dealer's frame sits beside it), and kept when
-  it reads like a registration: 4 to 10 letters and digits (any script) with a digit, a vanity
-  plate's capital-letter groups, or two stacked rows that together do (``plates:two-rows``). Lines
-  inside long blocks (paragraphs, posters) away from any vehicle are ``plates:line-in-text``: the
-  same test, calibrated apart, since codes and numbers in print read like plates too.
+- ``plates:line``: every plate-shaped OCR line of a short text block, or of any block on a vehicle
+  (a plate is still a plate among a dealer's stickers), is read, and kept when it reads like a
+  registration: 4 to 10 letters and digits (any script) with a digit, a vanity plate's
+  capital-letter groups, or two stacked rows that together do (``plates:two-rows``). Lines of long
+  blocks away from vehicles (paragraphs, posters, forms) are not read for plates: their codes and
+  numbers read like plates, and reading them all costs more than the plates they might hold.
 - ``plates:vehicle-line``: each vehicle the object model finds (``objects.py``) is looked at again
   enlarged, so that its plate is tens of pixels high rather than a few: the enlarged crops are
   packed into one mosaic and the line detector runs once on it.
@@ -94,16 +94,13 @@ class LicensePlateDetector:
 
     def _plate_lines(self, scene: Scene, vehicles: list[Box]) -> list[Detection]:
         blocks = TextBlocks.of(scene, self.ocr).blocks
-        found = []
-        for source, in_long_text in (("plates:line", False), ("plates:line-in-text", True)):
-            candidates = [
-                line
-                for block in blocks
-                for line in block
-                if plate_shaped(line, scene.height)
-                and (len(block) > MAX_BLOCK_LINES and not _on_a_vehicle(line.box, vehicles)) == in_long_text
-            ]
-            found += _plates_among(candidates, self.ocr.readings(scene, candidates), scene, source)
+        candidates = [
+            line
+            for block in blocks
+            for line in block
+            if plate_shaped(line, scene.height) and (len(block) <= MAX_BLOCK_LINES or _on_a_vehicle(line.box, vehicles))
+        ]
+        found = _plates_among(candidates, self.ocr.readings(scene, candidates), scene, "plates:line")
         return found + self._two_row_plates(scene, blocks)
 
     def _two_row_plates(self, scene: Scene, blocks: list[list[TextLine]]) -> list[Detection]:

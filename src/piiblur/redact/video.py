@@ -44,9 +44,6 @@ MAX_TEXT_STRIDE = 20  # the OCR-based categories: the line detector costs 4x the
 FAST_MOTION = 0.5  # of an object's size between keyframes: detect more often
 SLOW_MOTION = 0.3
 SCENE_CUT = 40.0  # mean absolute difference of 32x18 grey thumbnails, 0-255
-# Between two keyframes, a view that changes by an eighth of a cut is moving (a pan, a zoom, a
-# shake): what was too small or too blurred to be found may now be found, so look more often.
-VIEW_MOVING = SCENE_CUT / 8
 
 ProgressCallback = Callable[[float], None]
 
@@ -81,7 +78,6 @@ class _Pending:
     def __init__(self, frame: av.VideoFrame) -> None:
         self.frame = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
         self.planes = planes_of(self.frame)
-        self.thumb: np.ndarray = np.zeros((18, 32), np.int16)
         self._rgb: RgbImage | None = None
 
     @property
@@ -107,7 +103,6 @@ class _Submitted:
     found: Future[list[Detection]]
     frames_before: list[int]
     ends_segment: bool = False
-    view_change: float = 0.0  # how much the view changed since the channel's previous keyframe
 
 
 class _Channel:
@@ -133,23 +128,18 @@ class _Channel:
         self.stride = max(1, max_stride // 2)
         self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
         self.last_submitted: int | None = None
-        self.last_thumb: np.ndarray | None = None
         self.waiting: list[int] = []
         self.in_flight: deque[_Submitted] = deque()
 
     def due(self, index: int) -> bool:
         return self.last_submitted is None or index - self.last_submitted >= self.stride
 
-    def submit(self, index: int, pixels: RgbImage, thumb: np.ndarray, ends_segment: bool = False) -> None:
+    def submit(self, index: int, pixels: RgbImage, ends_segment: bool = False) -> None:
         """Start detecting on frame ``index``; the frames waiting so far are resolved by it."""
         found = self.pool.submit(self.engine.detect, pixels, self.categories)
-        change = float(np.abs(thumb - self.last_thumb).mean()) if self.last_thumb is not None else 0.0
-        if change > VIEW_MOVING:  # known at once, from the frames themselves: no need to wait for detection
-            self.stride = max(1, self.stride // 2)
-        self.in_flight.append(_Submitted(index, found, self.waiting, ends_segment, change))
+        self.in_flight.append(_Submitted(index, found, self.waiting, ends_segment))
         self.waiting = []
         self.last_submitted = None if ends_segment else index
-        self.last_thumb = None if ends_segment else thumb
 
     def end_segment(self) -> None:
         """A scene cut or the end: the last keyframe closes its segment and no track continues."""
@@ -182,17 +172,15 @@ class _Channel:
             if self.last_key is not None and pairing is not None:
                 for i in submitted.frames_before:
                     regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
-                self._adapt_stride(pairing.max_relative_motion(), submitted.view_change)
+                self._adapt_stride(pairing.max_relative_motion())
             regions[keyframe.index] = keyframe.detections
             self.last_key = None if submitted.ends_segment else keyframe
         return regions
 
-    def _adapt_stride(self, motion: float, view_change: float) -> None:
-        """Objects moving fast: detect more often (a moving view already halved the stride at
-        submission); objects and view calm: less."""
+    def _adapt_stride(self, motion: float) -> None:
         if motion > FAST_MOTION:
             self.stride = max(1, self.stride // 2)
-        elif motion < SLOW_MOTION and view_change < VIEW_MOVING / 2:  # grow by half: back to the longest in a few
+        elif motion < SLOW_MOTION:  # grow by half: back to the longest stride in a few keyframes
             self.stride = min(self.max_stride, self.stride + max(1, self.stride // 2))
 
 
@@ -223,15 +211,14 @@ class _Redactor:
 
     def push(self, frame: av.VideoFrame, index: int) -> None:
         pending = _Pending(frame)
-        pending.thumb = _thumbnail(pending.luma)
-        if self._is_cut(pending.thumb):
+        if self._is_cut(_thumbnail(pending.luma)):
             self._close_segments()
         self.buffer[index] = pending
         for channel in self.channels:
             if channel.due(index):
                 # One detection in flight per channel: wait for the previous one before the next.
                 self._resolve(channel, wait=bool(channel.in_flight))
-                channel.submit(index, pending.rgb(), pending.thumb)
+                channel.submit(index, pending.rgb())
                 self._note_keyframe(index)
             else:
                 channel.waiting.append(index)
@@ -259,7 +246,7 @@ class _Redactor:
             if channel.waiting:
                 last = channel.waiting.pop()
                 self._resolve(channel, wait=bool(channel.in_flight))
-                channel.submit(last, self.buffer[last].rgb(), self.buffer[last].thumb, ends_segment=True)
+                channel.submit(last, self.buffer[last].rgb(), ends_segment=True)
                 self._note_keyframe(last)
             else:
                 channel.end_segment()
@@ -284,7 +271,7 @@ class _Redactor:
 
 
 def _thumbnail(luma: Plane) -> np.ndarray:
-    """32x18 grey thumbnail: what scene cuts and view changes are measured on."""
+    """32x18 grey thumbnail: what scene cuts are measured on."""
     return np.asarray(cv2.resize(luma[::4, ::4], (32, 18), interpolation=cv2.INTER_AREA), dtype=np.int16)
 
 
