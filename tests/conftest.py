@@ -93,6 +93,9 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError("server did not become healthy")
 
+    def log_text(self) -> str:
+        return (self.data_dir.parent / f"server-{self.port}.log").read_text(errors="replace")
+
     def kill(self) -> None:
         """SIGKILL: the harshest stop, as a crash or an OOM kill would do it."""
         if self.process is not None and self.process.poll() is None:

@@ -108,6 +108,84 @@ def serve(
 
 
 @app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs at once: worker processes, each with its models")] = 1,
+    queues: Annotated[
+        str, typer.Option(help="Queues to take jobs from: images, video, housekeeping (comma-separated)")
+    ] = "images,video,housekeeping",
+    name: Annotated[str | None, typer.Option(help="Worker name (default: piiblur-PID@host)")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics of this worker's jobs on this port (needs PROMETHEUS_MULTIPROC_DIR)"
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run a Celery worker for a fleet (PIIBLUR_BROKER_URL set): it takes jobs the API processes
+    queue, from the shared database and storage. Stop it with SIGTERM: the job in hand is finished
+    or handed back."""
+    import os
+    import socket
+
+    from celery.signals import worker_process_init
+
+    from piiblur.jobs.celery_app import QUEUES, create_celery, prepare_worker_process
+    from piiblur.logs import configure_logging
+
+    settings = _settings(data_dir)
+    if not settings.broker_url:
+        raise _fail("PIIBLUR_BROKER_URL is not set: without a broker, `piiblur serve` runs the jobs itself")
+    unknown = sorted(set(queues.split(",")) - set(QUEUES))
+    if unknown:
+        raise _fail(f"unknown queue(s): {', '.join(unknown)} (known: {', '.join(QUEUES)})")
+    configure_logging(settings.log_format, settings.log_level)
+    if metrics_port is not None:
+        _serve_worker_metrics(settings, metrics_port)
+
+    def prepare(**_kwargs: object) -> None:
+        prepare_worker_process(settings)
+
+    worker_process_init.connect(prepare, weak=False)
+    hostname = name or f"piiblur-{os.getpid()}@{socket.gethostname()}"
+    argv = ["worker", f"--concurrency={concurrency}", f"--queues={queues}", f"--hostname={hostname}"]
+    argv += ["--without-gossip", "--without-mingle", f"--loglevel={settings.log_level}"]
+    create_celery(settings).worker_main(argv)
+
+
+def _serve_worker_metrics(settings: Settings, port: int) -> None:
+    """Jobs run in the pool's child processes: their metrics reach this port only through the
+    multiprocess folder, so a worker without one refuses rather than serve empty numbers."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    if settings.prometheus_multiproc_dir is None:
+        raise _fail("--metrics-port needs PROMETHEUS_MULTIPROC_DIR (an empty folder for this worker's processes)")
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(settings.prometheus_multiproc_dir))  # type: ignore[no-untyped-call]
+    start_http_server(port, registry=registry)
+
+
+@app.command()
+def migrate(data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
+    """Bring the database (PIIBLUR_DATABASE_URL, or the embedded one) to the newest schema. Run
+    once per release before starting a fleet's processes; `serve` and `init` also do it."""
+    from piiblur.db.session import current_revision, upgrade_database
+
+    settings = _settings(data_dir)
+    url = settings.resolved_database_url
+    if settings.uses_embedded_database:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    before = current_revision(url)
+    upgrade_database(url)
+    after = current_revision(url)
+    _emit(
+        as_json,
+        {"from": before, "to": after},
+        f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"),
+    )
+
+
+@app.command()
 def init(data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
     """Create the state folder and its database (or bring an existing one to the newest schema)."""
     from piiblur.webhooks.secrets_at_rest import server_key

@@ -39,7 +39,40 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("piiblur-data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
-    storage_url: str | None = Field(default=None, description="file:///path; default data_dir/media")
+    storage_url: str | None = Field(
+        default=None, description="file:///path or s3://bucket/prefix; default data_dir/media"
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO...); default AWS")
+    s3_region: str | None = None
+    s3_access_key_id: str | None = Field(default=None, description="default: boto3's own credential chain")
+    s3_secret_access_key: str | None = None
+    s3_presigned_downloads: bool = Field(
+        default=False, description="Answer downloads with a redirect to a presigned URL instead of streaming"
+    )
+    s3_presign_seconds: int = Field(default=300, ge=1, le=604_800)
+    database_pool_size: int = Field(default=10, ge=1, description="Connections kept per process (not SQLite)")
+    database_max_overflow: int = Field(default=20, ge=0)
+
+    broker_url: str | None = Field(
+        default=None, description="Celery broker (redis://, amqp://); set: the API only enqueues, workers run apart"
+    )
+    ratelimit_storage_url: str | None = Field(
+        default=None, description="limits storage shared by API processes (redis://...); default in memory"
+    )
+    job_lease_seconds: float = Field(
+        default=120.0, gt=0, description="A processing job whose worker has not reported for this long is retaken"
+    )
+    job_max_attempts: int = Field(default=3, ge=1, description="Attempts before a job that kills its worker fails")
+    job_visibility_timeout_seconds: int = Field(
+        default=6 * 3600, ge=60, description="Broker visibility timeout: longer than the longest job"
+    )
+    worker_soft_shutdown_seconds: float = Field(
+        default=30.0, ge=0, description="On stop, time a worker gives its job to finish before handing it back"
+    )
+    worker_max_memory_mib: int = Field(default=6144, ge=256, description="A worker child above this is replaced")
+    # prometheus_client's own variable (it reads it too): where processes of one host keep their
+    # metric values, so that a scrape of any of them adds up all of them.
+    prometheus_multiproc_dir: Path | None = Field(default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
     public_base_url: str | None = Field(default=None, description="Base for download_url; default: the request's")
 
     host: str = "127.0.0.1"

@@ -19,10 +19,11 @@ from piiblur.api.request_log import RequestLogMiddleware
 from piiblur.api.routes import account, health, media, usage, webhooks
 from piiblur.config import Settings, get_settings
 from piiblur.dashboard import routes as dashboard_routes
-from piiblur.detect import default_engine
-from piiblur.jobs import InProcessWorkers
+from piiblur.detect import DetectionEngine, default_engine
+from piiblur.jobs import InProcessWorkers, JobQueue
+from piiblur.jobs.housekeeping import Housekeeper
 from piiblur.jobs.webhooks import WebhookDispatcher
-from piiblur.services.context import build_context
+from piiblur.services.context import ServiceContext, build_context
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(dashboard.__file__).parent / "static"
@@ -35,20 +36,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await run_in_threadpool(build_context, settings)
         detection_engine = default_engine(settings.inference_threads)
-        await run_in_threadpool(detection_engine.warm_up)
-        workers = InProcessWorkers(context, detection_engine, settings.workers)
-        workers.start()
+        queue, housekeeper = await run_in_threadpool(_start_jobs, settings, context, detection_engine)
         dispatcher = WebhookDispatcher(context)
         dispatcher.start()
         app.state.context = context
         app.state.detection_engine = detection_engine
-        app.state.queue = workers
-        app.state.rate_limiter = RateLimiter()
+        app.state.queue = queue
+        app.state.rate_limiter = RateLimiter(settings.ratelimit_storage_url or "memory://")
         app.state.webhooks = dispatcher
         try:
             yield
         finally:
-            await run_in_threadpool(workers.stop)
+            if housekeeper is not None:
+                await run_in_threadpool(housekeeper.stop)
+            await run_in_threadpool(queue.stop)
             await run_in_threadpool(dispatcher.stop)
             context.close()
 
@@ -63,6 +64,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router, prefix=API_PREFIX)
     install_dashboard(app)
     return app
+
+
+def _start_jobs(
+    settings: Settings, context: ServiceContext, detection_engine: DetectionEngine
+) -> tuple[JobQueue, Housekeeper | None]:
+    """One machine: worker threads in this process, models loaded here. A fleet (a broker is
+    configured): jobs go to Celery workers, and this process only sends them and keeps house."""
+    if settings.broker_url:
+        from piiblur.jobs.celery_app import CeleryQueue  # Celery is loaded only where it is used
+
+        queue = CeleryQueue(settings)
+        housekeeper = Housekeeper(context, queue)
+        housekeeper.start()
+        return queue, housekeeper
+    detection_engine.warm_up()
+    workers = InProcessWorkers(context, detection_engine, settings.workers)
+    workers.start()
+    return workers, None
 
 
 def install_dashboard(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
+from piiblur import metrics
 from piiblur.api.ratelimit import RateLimiter
 from piiblur.config import Settings
 from piiblur.db.models import Account
@@ -80,6 +81,7 @@ def get_current_account(request: Request, session: SessionDep, settings: Setting
         decision = limiter.hit(f"account:{account.id}", account_limits(account, settings)[0])
     request.state.rate_limit_headers = decision.headers()
     if not decision.allowed:
+        metrics.REFUSALS.labels("rate_limit").inc()
         raise HTTPException(429, "Rate limit exceeded", headers={"Retry-After": "60"})
     if account is None:
         raise HTTPException(401, "Invalid or missing API key", headers={"WWW-Authenticate": "Bearer"})

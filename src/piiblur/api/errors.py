@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from piiblur import metrics
 from piiblur.api.request_log import HEADER, STATE_KEY
 from piiblur.services.errors import (
     InvalidInputError,
@@ -48,6 +49,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
+    if isinstance(exc, QuotaExceededError):
+        metrics.REFUSALS.labels("quota").inc()
     return error_response(SERVICE_STATUS.get(type(exc), 400), str(exc))
 
 

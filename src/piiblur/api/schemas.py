@@ -126,6 +126,11 @@ class Health(BaseModel):
     status: str
 
 
+class Readiness(BaseModel):
+    status: str  # "ok" or "unavailable"
+    checks: dict[str, str]  # database, storage, jobs: "ok" or what failed
+
+
 class WebhookCreate(BaseModel):
     url: str
     events: list[str] | None = None

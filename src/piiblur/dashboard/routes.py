@@ -270,7 +270,7 @@ async def upload(
         media = await submit_form(form, user.account, session, storage, settings, detection.supported_categories)
     finally:
         await form.close()
-    queue.notify(media.id)
+    queue.notify(media.id, media.media_type)
     return JSONResponse({"media_id": media.id, "status": media.status}, status_code=201)
 
 

@@ -118,6 +118,12 @@ class Media(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     original_delete_after: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     original_deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Job bookkeeping for many workers: claims so far (a job that kills its worker every time
+    # fails after a bounded number), the claimant's last sign of life (a silent claim is retaken),
+    # and when the job was last handed to the broker (a message lost with the broker is resent).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class WebhookEndpoint(Base):
@@ -174,4 +180,15 @@ class DashboardSession(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Lease(Base):
+    """A named role that one process at a time holds for a while (the housekeeper of a fleet of
+    workers): taken and renewed by conditional UPDATE, so it needs no broker and no lock server."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -23,12 +23,14 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+    """A server database gets a pool per process, checked before use (connections dropped by a
+    database restart or a proxy are replaced instead of failing a request)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -47,3 +49,15 @@ def upgrade_database(url: str) -> None:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision a database is at; None for an empty one."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

@@ -10,8 +10,13 @@ class JobQueue(Protocol):
         """Begin taking jobs (and resume any left from a previous run)."""
         ...
 
-    def notify(self, media_id: str) -> None:
-        """A new item was queued: wake a worker instead of waiting for the next poll."""
+    def notify(self, media_id: str, media_type: str) -> None:
+        """A new item was queued: hand it to a worker now (in-process: wake one; Celery: send its
+        job to the queue for its type)."""
+        ...
+
+    def check(self) -> None:
+        """Raise unless jobs can be handed over now (readiness probes)."""
         ...
 
     def stop(self) -> None:

@@ -40,8 +40,13 @@ class InProcessWorkers:
             self._threads.append(thread)
         self._wake.set()
 
-    def notify(self, media_id: str) -> None:
+    def notify(self, media_id: str, media_type: str) -> None:
         self._wake.set()
+
+    def check(self) -> None:
+        dead = [thread.name for thread in self._threads if not thread.is_alive()]
+        if dead:
+            raise RuntimeError(f"worker threads stopped: {', '.join(dead)}")
 
     def stop(self) -> None:
         self._stopping.set()
@@ -63,8 +68,8 @@ class InProcessWorkers:
 
     def _work_one(self) -> bool:
         with self.ctx.sessions() as session:
-            media_id = claim_next(session)
-        if media_id is None:
+            claimed = claim_next(session)
+        if claimed is None:
             return False
-        process_media(self.ctx, self.engine, media_id)
+        process_media(self.ctx, self.engine, claimed)
         return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from piiblur import metrics
 from piiblur.services import webhooks
 from piiblur.services.context import ServiceContext
 from piiblur.webhooks.sender import send
@@ -73,4 +74,6 @@ class WebhookDispatcher:
             settings.webhook_allow_private,
         )
         with self.ctx.sessions() as session:
-            return webhooks.record_attempt(session, settings, delivery_id, outcome).status
+            status = webhooks.record_attempt(session, settings, delivery_id, outcome).status
+        metrics.WEBHOOK_ATTEMPTS.labels("delivered" if outcome.delivered else status).inc()
+        return status

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from piiblur.config import Settings
 from piiblur.db.session import make_engine, make_session_factory, upgrade_database
-from piiblur.storage import Storage, storage_from_url
+from piiblur.storage import Storage, storage_from_settings
 
 
 @dataclass
@@ -29,7 +29,5 @@ def build_context(settings: Settings, migrate: bool = True) -> ServiceContext:
     url = settings.resolved_database_url
     if migrate:
         upgrade_database(url)
-    engine = make_engine(url)
-    return ServiceContext(
-        settings, engine, make_session_factory(engine), storage_from_url(settings.resolved_storage_url)
-    )
+    engine = make_engine(url, settings.database_pool_size, settings.database_max_overflow)
+    return ServiceContext(settings, engine, make_session_factory(engine), storage_from_settings(settings))

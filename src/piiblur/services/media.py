@@ -17,7 +17,7 @@ from piiblur.config import Settings
 from piiblur.db.models import Account, Media, new_id, utcnow
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.redact.probe import MediaInfo, UnsupportedMediaError, probe
-from piiblur.services.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from piiblur.services.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, QuotaExceededError
 from piiblur.services.usage import billed_minutes, check_quota
 from piiblur.storage import Storage
 from piiblur.storage.base import CHUNK_SIZE
@@ -64,11 +64,21 @@ def submit_media(
         size = spooled.tell()
         info = _probe_upload(Path(spooled.name), settings)
         minutes = billed_minutes(info.duration_seconds or 0) if info.media_type is MediaType.VIDEO else 0
-        check_quota(session, account, settings, info.media_type, minutes)
+        check_quota(session, account, settings, info.media_type, minutes)  # early: before storing
+        session.rollback()  # no transaction held open while the bytes are stored
         media_id = new_id()
         key = f"originals/{account.id}/{media_id}.{info.extension}"
         spooled.seek(0)
         storage.save(key, spooled)  # type: ignore[arg-type]
+    # The account row is locked from the final check to the insert: concurrent uploads of one
+    # account (on any API process) pass this one at a time, so the quota is never overspent.
+    session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
+    try:
+        check_quota(session, account, settings, info.media_type, minutes)
+    except QuotaExceededError:
+        session.rollback()
+        storage.delete(key)
+        raise
     media = Media(
         id=media_id,
         account_id=account.id,
@@ -84,6 +94,7 @@ def submit_media(
         pii_categories=[c.value for c in request.categories],
         obfuscation_type=request.obfuscation.value,
         original_key=key,
+        dispatched_at=utcnow(),  # handed to the job queue right after this commit
     )
     session.add(media)
     session.commit()

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import timedelta
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from piiblur import metrics
+from piiblur.config import Settings
 from piiblur.db.models import Account, Media, utcnow
 from piiblur.detect import DetectionEngine
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
@@ -30,7 +37,16 @@ log = logging.getLogger(__name__)
 PROCESSING_FAILED = "Processing failed"
 
 
-def claim_next(session: Session) -> str | None:
+@dataclass(frozen=True)
+class Claim:
+    """The right to work on one media item: ``attempt`` is the token every later write of the job
+    checks, so a worker that lost its claim (retaken after it went silent) cannot finish it too."""
+
+    media_id: str
+    attempt: int
+
+
+def claim_next(session: Session) -> Claim | None:
     """Atomically move the oldest queued item to ``processing``; None when the queue is empty.
 
     The conditional UPDATE is the lock: when several workers race for one row, exactly one sees
@@ -42,18 +58,70 @@ def claim_next(session: Session) -> str | None:
         )
         if media_id is None:
             return None
-        claimed = session.execute(
-            update(Media)
-            .where(Media.id == media_id, Media.status == MediaStatus.QUEUED.value)
-            .values(status=MediaStatus.PROCESSING.value, started_at=utcnow(), progress=0)
+        claim = _take(session, media_id, Media.status == MediaStatus.QUEUED.value)
+        if claim is not None:
+            return claim
+
+
+def claim(session: Session, media_id: str, settings: Settings) -> Claim | None:
+    """Claim one named item (a broker delivered its job): a queued one, or one whose worker has
+    been silent for a lease (it died). None when someone else holds it or it is finished, so a job
+    delivered twice runs once. An item that has used up its attempts ends ``failed``."""
+    stale = utcnow() - timedelta(seconds=settings.job_lease_seconds)
+    silent = (Media.status == MediaStatus.PROCESSING.value) & (Media.heartbeat_at < stale)
+    media = session.get(Media, media_id)
+    if media is None:
+        return None
+    if media.attempts >= settings.job_max_attempts and _claimable(media, stale):
+        _fail_exhausted(session, media)
+        return None
+    return _take(session, media_id, (Media.status == MediaStatus.QUEUED.value) | silent)
+
+
+def _claimable(media: Media, stale: datetime) -> bool:
+    if media.status == MediaStatus.QUEUED.value:
+        return True
+    silent = media.heartbeat_at is None or media.heartbeat_at < stale
+    return media.status == MediaStatus.PROCESSING.value and silent
+
+
+def _take(session: Session, media_id: str, condition: ColumnElement[bool]) -> Claim | None:
+    now = utcnow()
+    taken = session.execute(
+        update(Media)
+        .where(Media.id == media_id, condition)
+        .values(
+            status=MediaStatus.PROCESSING.value,
+            started_at=now,
+            heartbeat_at=now,
+            progress=0,
+            attempts=Media.attempts + 1,
         )
-        session.commit()
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            return media_id
+    )
+    session.commit()
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    attempt = session.scalar(select(Media.attempts).where(Media.id == media_id))
+    return Claim(media_id, int(attempt or 0))
+
+
+def _fail_exhausted(session: Session, media: Media) -> None:
+    """The job was started ``attempts`` times and its worker never finished: it kills workers."""
+    failed = session.execute(
+        update(Media)
+        .where(Media.id == media.id, Media.status.in_([MediaStatus.QUEUED.value, MediaStatus.PROCESSING.value]))
+        .values(status=MediaStatus.FAILED.value, error_message=PROCESSING_FAILED, processed_at=None)
+    )
+    if failed.rowcount == 1:  # type: ignore[attr-defined]
+        log.error("media %s failed: its worker died %d times", media.id, media.attempts)
+        session.refresh(media)
+        webhooks.enqueue(session, media.account_id, "media.failed", webhooks.failed_payload(media))
+    session.commit()
 
 
 def requeue_interrupted(session: Session) -> int:
-    """At start-up: work left in ``processing`` by a process that died is queued again."""
+    """At start-up of the single-machine server: work left in ``processing`` by the process that
+    died is queued again."""
     result = session.execute(
         update(Media).where(Media.status == MediaStatus.PROCESSING.value).values(status=MediaStatus.QUEUED.value)
     )
@@ -61,88 +129,200 @@ def requeue_interrupted(session: Session) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def process_media(ctx: ServiceContext, engine: DetectionEngine, media_id: str) -> None:
+def due_for_dispatch(session: Session, settings: Settings) -> list[tuple[str, str]]:
+    """Items whose job message may be lost (the broker restarted, or the worker holding it died
+    silently): queued, or processing without a heartbeat, and not handed to the broker for a lease.
+    Marks them dispatched now and returns ``(media id, media type)`` pairs to send again."""
+    stale = utcnow() - timedelta(seconds=settings.job_lease_seconds)
+    waiting = (Media.status == MediaStatus.QUEUED.value) | (
+        (Media.status == MediaStatus.PROCESSING.value) & (Media.heartbeat_at < stale)
+    )
+    not_recent = Media.dispatched_at.is_(None) | (Media.dispatched_at < stale)
+    rows = session.execute(
+        select(Media.id, Media.media_type).where(waiting, not_recent, Media.created_at < stale).limit(500)
+    ).all()
+    due = []
+    for media_id, media_type in rows:
+        marked = session.execute(update(Media).where(Media.id == media_id, not_recent).values(dispatched_at=utcnow()))
+        if marked.rowcount == 1:  # type: ignore[attr-defined]
+            due.append((media_id, media_type))
+    session.commit()
+    return due
+
+
+class Heartbeat:
+    """While a job runs, a thread writes the claim's sign of life every quarter lease; a worker
+    that is killed stops writing, and its job is retaken once the lease has passed."""
+
+    def __init__(self, ctx: ServiceContext, claimed: Claim) -> None:
+        self.ctx, self.claimed = ctx, claimed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claimed.media_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        interval = self.ctx.settings.job_lease_seconds / 4
+        while not self._stop.wait(interval):
+            try:
+                with self.ctx.sessions() as session:
+                    session.execute(
+                        update(Media)
+                        .where(Media.id == self.claimed.media_id, Media.attempts == self.claimed.attempt)
+                        .values(heartbeat_at=utcnow())
+                    )
+                    session.commit()
+            except Exception:  # a missed beat is harmless; the next one retries
+                log.warning("heartbeat for %s failed", self.claimed.media_id, exc_info=True)
+
+
+def process_media(ctx: ServiceContext, engine: DetectionEngine, claimed: Claim) -> None:
     """Every line logged while the job runs names the media it is about."""
-    with log_context(media_id=media_id):
-        _process(ctx, engine, media_id)
+    with log_context(media_id=claimed.media_id), Heartbeat(ctx, claimed):
+        _process(ctx, engine, claimed)
 
 
-def _process(ctx: ServiceContext, engine: DetectionEngine, media_id: str) -> None:
+def _process(ctx: ServiceContext, engine: DetectionEngine, claimed: Claim) -> None:
     with ctx.sessions() as session:
-        media = session.get(Media, media_id)
+        media = session.get(Media, claimed.media_id)
         if media is None:
             return
         account = session.get(Account, media.account_id)
         assert account is not None
         if not still_within_quota(session, account, ctx.settings, media):
-            media.status = MediaStatus.QUOTA_EXCEEDED.value
-            media.error_message = "Monthly quota exceeded"
+            _settle(session, claimed, status=MediaStatus.QUOTA_EXCEEDED.value, error_message="Monthly quota exceeded")
             session.commit()
+            metrics.JOBS_FINISHED.labels(media.media_type, "quota_exceeded").inc()
             return
         try:
-            result_key, detections = _run_pipeline(ctx, engine, media)
+            result_key, detections = _run_pipeline(ctx, engine, media, claimed)
         except Exception:
-            log.exception("processing %s failed", media_id)
+            log.exception("processing %s failed", claimed.media_id)
             session.rollback()
-            _finish_failed(session, media_id)
+            _finish_failed(session, claimed)
+            metrics.JOBS_FINISHED.labels(media.media_type, "failed").inc()
             return
-        _finish_completed(ctx, session, media_id, account, result_key, detections)
+        _finish_completed(ctx, session, claimed, account, result_key, detections)
+        metrics.JOBS_FINISHED.labels(media.media_type, "completed").inc()
 
 
-def _run_pipeline(ctx: ServiceContext, engine: DetectionEngine, media: Media) -> tuple[str, list[dict[str, object]]]:
+def _settle(session: Session, claimed: Claim, **values: object) -> bool:
+    """Write a job's outcome only while its claim holds (same attempt, still processing): of two
+    workers that both ran a job, exactly one result, one charge and one webhook count."""
+    written = session.execute(
+        update(Media)
+        .where(
+            Media.id == claimed.media_id,
+            Media.status == MediaStatus.PROCESSING.value,
+            Media.attempts == claimed.attempt,
+        )
+        .values(**values)
+    )
+    if written.rowcount != 1:  # type: ignore[attr-defined]
+        log.warning("media %s: claim %d was lost; its outcome is dropped", claimed.media_id, claimed.attempt)
+        return False
+    return True
+
+
+def _run_pipeline(
+    ctx: ServiceContext, engine: DetectionEngine, media: Media, claimed: Claim
+) -> tuple[str, list[dict[str, object]]]:
     """Redact into a scratch file and store it; returns the result's key and the detections."""
     assert media.original_key is not None
     categories = [PiiCategory(c) for c in media.pii_categories]
     obfuscation = ObfuscationType(media.obfuscation_type)
     extension = media.original_key.rsplit(".", 1)[-1]
-    result_key = f"results/{media.account_id}/{media.id}.{extension}"
-    with ctx.storage.local_copy(media.original_key) as source, tempfile.TemporaryDirectory() as tmp:
+    # One key per attempt: a worker that lost its claim deletes its own file, never the winner's.
+    suffix = "" if claimed.attempt <= 1 else f"-{claimed.attempt}"
+    result_key = f"results/{media.account_id}/{media.id}{suffix}.{extension}"
+    scratch = ctx.settings.data_dir / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    kind = media.media_type
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp, ExitStack() as held:
+        with _timed(kind, "fetch"):
+            source = held.enter_context(ctx.storage.local_copy(media.original_key))
         target = Path(tmp) / f"redacted.{extension}"
-        if media.media_type == MediaType.IMAGE.value:
-            found = [d.as_dict() for d in redact_image(source, target, categories, obfuscation, engine).detections]
-        else:
-            progress = _ProgressWriter(ctx, media.id)
-            video = redact_video(source, target, media.file_format, categories, obfuscation, engine, progress)
-            found = [d.detection.as_dict() | {"frame": d.frame, "track": d.track} for d in video.detections]
-        ctx.storage.save_file(result_key, target)
+        with _timed(kind, "redact") as clock:
+            if kind == MediaType.IMAGE.value:
+                found = [d.as_dict() for d in redact_image(source, target, categories, obfuscation, engine).detections]
+            else:
+                progress = _ProgressWriter(ctx, claimed)
+                video = redact_video(source, target, media.file_format, categories, obfuscation, engine, progress)
+                found = [d.detection.as_dict() | {"frame": d.frame, "track": d.track} for d in video.detections]
+        if kind == MediaType.VIDEO.value:
+            metrics.VIDEO_FRAMES.inc(video.frames)
+            metrics.VIDEO_SECONDS.inc(clock.seconds)
+        with _timed(kind, "store"):
+            ctx.storage.save_file(result_key, target)
     return result_key, found
+
+
+class _Clock:
+    seconds = 0.0
+
+
+@contextmanager
+def _timed(media_type: str, stage: str) -> Iterator[_Clock]:
+    clock = _Clock()
+    started = time.perf_counter()
+    try:
+        yield clock
+    finally:
+        clock.seconds = time.perf_counter() - started
+        metrics.STAGE_SECONDS.labels(media_type, stage).observe(clock.seconds)
 
 
 class _ProgressWriter:
     """Writes video progress (0-100) to the row, at most once per whole percent."""
 
-    def __init__(self, ctx: ServiceContext, media_id: str) -> None:
-        self.ctx, self.media_id, self.last = ctx, media_id, 0
+    def __init__(self, ctx: ServiceContext, claimed: Claim) -> None:
+        self.ctx, self.claimed, self.last = ctx, claimed, 0
 
     def __call__(self, fraction: float) -> None:
         percent = min(99, int(fraction * 100))
         if percent > self.last:
             self.last = percent
             with self.ctx.sessions() as session:
-                session.execute(update(Media).where(Media.id == self.media_id).values(progress=percent))
+                session.execute(
+                    update(Media)
+                    .where(Media.id == self.claimed.media_id, Media.attempts == self.claimed.attempt)
+                    .values(progress=percent)
+                )
                 session.commit()
 
 
 def _finish_completed(
     ctx: ServiceContext,
     session: Session,
-    media_id: str,
+    claimed: Claim,
     account: Account,
     result_key: str,
     detections: list[dict[str, object]],
 ) -> None:
-    session.expire_all()  # re-read: the owner may have deleted it while it was processing
-    media = session.get(Media, media_id)
-    if media is None:
+    now = utcnow()
+    done = _settle(
+        session,
+        claimed,
+        status=MediaStatus.COMPLETED.value,
+        result_key=result_key,
+        processed_at=now,
+        progress=100,
+        detections=detections,
+        error_message=None,
+    )
+    if not done:  # deleted by its owner meanwhile, or finished by a worker that retook it
+        session.rollback()
         ctx.storage.delete(result_key)
         return
-    now = utcnow()
-    media.status = MediaStatus.COMPLETED.value
-    media.result_key = result_key
-    media.processed_at = now
-    media.progress = 100
-    media.detections = detections
-    media.error_message = None
+    session.expire_all()
+    media = session.get(Media, claimed.media_id)
+    assert media is not None
     webhooks.enqueue(session, account.id, "media.processed", webhooks.processed_payload(media, ctx.settings.base_url))
     if account.retention_hours == 0 and media.original_key is not None:
         ctx.storage.delete(media.original_key)
@@ -153,12 +333,14 @@ def _finish_completed(
     session.commit()
 
 
-def _finish_failed(session: Session, media_id: str) -> None:
-    media = session.get(Media, media_id)
-    if media is None:
+def _finish_failed(session: Session, claimed: Claim) -> None:
+    if not _settle(
+        session, claimed, status=MediaStatus.FAILED.value, error_message=PROCESSING_FAILED, processed_at=None
+    ):
+        session.rollback()
         return
-    media.status = MediaStatus.FAILED.value
-    media.error_message = PROCESSING_FAILED
-    media.processed_at = None
+    media = session.get(Media, claimed.media_id)
+    assert media is not None
+    session.refresh(media)
     webhooks.enqueue(session, media.account_id, "media.failed", webhooks.failed_payload(media))
     session.commit()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from piiblur.db.models import Media, utcnow
 from piiblur.services import webhooks
 from piiblur.services.context import ServiceContext
-from piiblur.services.media import mark_original_deleted
 
 
 def delete_due_originals(ctx: ServiceContext, now: datetime | None = None) -> list[str]:
@@ -18,14 +17,30 @@ def delete_due_originals(ctx: ServiceContext, now: datetime | None = None) -> li
     moment = now or utcnow()
     deleted: list[str] = []
     with ctx.sessions() as session:
-        due = session.scalars(
-            select(Media).where(Media.original_key.is_not(None), Media.original_delete_after <= moment)
-        )
-        for media in due:
-            assert media.original_key is not None
-            ctx.storage.delete(media.original_key)
-            mark_original_deleted(media)
-            webhooks.enqueue(session, media.account_id, "media.source_deleted", webhooks.source_deleted_payload(media))
-            deleted.append(media.id)
-        session.commit()
+        due = session.execute(
+            select(Media.id, Media.original_key).where(
+                Media.original_key.is_not(None), Media.original_delete_after <= moment
+            )
+        ).all()
+        for media_id, key in due:
+            assert key is not None
+            # The file goes first (deletes are idempotent; a crash after it leaves the row to be
+            # swept again, never a file without a row); then a conditional UPDATE: of several
+            # janitors only one records it and reports it.
+            ctx.storage.delete(key)
+            taken = session.execute(
+                update(Media)
+                .where(Media.id == media_id, Media.original_key == key)
+                .values(original_key=None, original_deleted_at=utcnow())
+            )
+            session.commit()
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            media = session.get(Media, media_id)
+            if media is not None:
+                webhooks.enqueue(
+                    session, media.account_id, "media.source_deleted", webhooks.source_deleted_payload(media)
+                )
+                session.commit()
+            deleted.append(media_id)
     return deleted

@@ -34,3 +34,13 @@ class Storage(Protocol):
     def delete(self, key: str) -> None:
         """Remove a blob; a missing blob is not an error (deletes are retried)."""
         ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def presigned_url(self, key: str, seconds: int, disposition: str, content_type: str) -> str | None:
+        """A time-limited direct link to the blob, where the backend has such links; else None."""
+        ...
+
+    def check(self) -> None:
+        """Raise ``StorageError`` unless blobs can be written now (readiness probes)."""
+        ...

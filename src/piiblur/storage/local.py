@@ -60,6 +60,16 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def presigned_url(self, key: str, seconds: int, disposition: str, content_type: str) -> str | None:
+        return None  # files on this host are streamed by the API itself
+
+    def check(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root, os.W_OK)):
+            raise StorageError(f"storage folder {self.root} is not writable")
+
 
 def _read_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:

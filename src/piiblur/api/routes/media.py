@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from piiblur.api.deps import (
     CurrentAccount,
@@ -19,10 +19,12 @@ from piiblur.api.deps import (
 )
 from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary
 from piiblur.api.uploads import read_upload_form, submit_form
+from piiblur.config import Settings
 from piiblur.db.models import Media
 from piiblur.domain import MediaStatus, MediaType
 from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
+from piiblur.storage import Storage
 
 router = APIRouter(prefix="/media")
 
@@ -43,7 +45,7 @@ async def redact(
         media = await submit_form(form, account, session, storage, settings, detection.supported_categories)
     finally:
         await form.close()
-    queue.notify(media.id)
+    queue.notify(media.id, media.media_type)
     return MediaCreated(media_id=media.id, status=media.status)
 
 
@@ -84,17 +86,32 @@ def detections(media_id: str, account: CurrentAccount, session: SessionDep) -> M
 
 
 @router.get("/{media_id}/download")
-def download(media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep) -> StreamingResponse:
+def download(
+    media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep, settings: SettingsDep
+) -> Response:
     media = media_service.get_media(session, account, media_id)
     key = media_service.result_key(media)
-    return _stream(storage.iter_chunks(key), media, media_service.download_name(media, "_redacted"))
+    return _deliver(storage, settings, key, media, media_service.download_name(media, "_redacted"))
 
 
 @router.get("/{media_id}/original")
-def original(media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep) -> StreamingResponse:
+def original(
+    media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep, settings: SettingsDep
+) -> Response:
     media = media_service.get_media(session, account, media_id)
     key = media_service.original_key(media)
-    return _stream(storage.iter_chunks(key), media, media_service.download_name(media))
+    return _deliver(storage, settings, key, media, media_service.download_name(media))
+
+
+def _deliver(storage: Storage, settings: Settings, key: str, media: Media, filename: str) -> Response:
+    """Stream the file through this process, or (S3, when configured) send the client to a
+    short-lived presigned link, so large downloads never pass through the API."""
+    if settings.s3_presigned_downloads:
+        content_type = content_type_for(media.file_format)
+        link = storage.presigned_url(key, settings.s3_presign_seconds, attachment(filename), content_type)
+        if link is not None:
+            return RedirectResponse(link, status_code=307)
+    return _stream(storage.iter_chunks(key), media, filename)
 
 
 @router.delete("/{media_id}", status_code=204)
@@ -103,8 +120,12 @@ def delete(media_id: str, account: CurrentAccount, session: SessionDep, storage:
     return Response(status_code=204)
 
 
-def _stream(chunks: Iterator[bytes], media: Media, filename: str) -> StreamingResponse:
+def attachment(filename: str) -> str:
+    """A Content-Disposition that every client reads: an ASCII fallback and the UTF-8 name."""
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-    headers = {"Content-Disposition": disposition}
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def _stream(chunks: Iterator[bytes], media: Media, filename: str) -> StreamingResponse:
+    headers = {"Content-Disposition": attachment(filename)}
     return StreamingResponse(chunks, media_type=content_type_for(media.file_format), headers=headers)

@@ -1,0 +1,313 @@
+"""Scale-out as configuration: two API processes and two Celery workers sharing PostgreSQL, a
+Redis broker and rate-limit store, and S3 storage, all real and on loopback. The embedded default
+is tested everywhere else; here only what a fleet adds: no job lost or done twice, one charge and
+one webhook per item, a worker killed mid-video, a limit shared by every API process, a broker
+restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from conftest import Client, Server, astronaut, make_client, png_bytes, render_video
+from piiblur.config import Settings
+from piiblur.db.models import Media, WebhookDelivery, utcnow
+from piiblur.services.context import build_context
+from piiblur.services.processing import claim
+from services import RedisServer, S3Server, redis_server, s3_server
+from test_api import upload
+from test_postgres import ADMIN_DSN
+from test_video import uncovered_frames
+from test_webhooks import Receiver, add_webhook, receiver
+
+__all__ = ["receiver", "redis_server", "s3_server"]
+
+UNLIMITED = 100_000  # requests a minute, for accounts that poll many items
+LEASE_SECONDS = 4.0  # a silent job is retaken this soon: the kill test waits for it
+
+
+@dataclass
+class Worker:
+    """``piiblur worker`` in its own process group, so the test can kill it whole, as a host
+    crash or the OOM killer would."""
+
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    queues: str = "images,video,housekeeping"
+    process: subprocess.Popen[bytes] | None = None
+    started: float = field(default=0.0)
+
+    def start(self) -> Worker:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "piiblur", "worker", "--concurrency", "1", "--queues", self.queues,
+                 "--name", f"{self.name}@fleet-test"],
+                env=self.env, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        self._wait_for_log(f"{self.name}@fleet-test ready", 90)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def _wait_for_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited early:\n{self.log()[-3000:]}")
+            if text in self.log():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker {self.name} not ready:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Fleet:
+    env: dict[str, str]
+    apis: list[Server]
+    workers: list[Worker]
+    s3: S3Server
+    redis: RedisServer
+    prefix: str
+
+    def settings(self) -> Settings:
+        values = {key.removeprefix("PIIBLUR_").lower(): value for key, value in self.env.items()}
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fleet_database() -> Iterator[str]:
+    try:
+        admin = psycopg.connect(ADMIN_DSN, autocommit=True)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({error}): fleet tests not run")
+    name = f"piiblur_fleet_{uuid.uuid4().hex[:8]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    fleet_database: str, redis_server: RedisServer, s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    root = tmp_path_factory.mktemp("fleet")
+    prefix = f"fleet-{uuid.uuid4().hex[:6]}"
+    env = {
+        "PIIBLUR_DATABASE_URL": fleet_database,
+        "PIIBLUR_BROKER_URL": redis_server.url(0),
+        "PIIBLUR_RATELIMIT_STORAGE_URL": redis_server.url(1),
+        "PIIBLUR_SECRET_KEY": "fleet-test-secret-key-0123456789abcdef",
+        "PIIBLUR_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+        "PIIBLUR_WORKER_POLL_SECONDS": "0.5",
+        "PIIBLUR_WEBHOOK_ALLOW_PRIVATE": "1",
+        "PIIBLUR_WEBHOOK_POLL_SECONDS": "0.2",
+        "PIIBLUR_INFERENCE_THREADS": "1",
+        **s3_server.env(prefix),
+    }
+    full_env = os.environ | env
+    migrated = subprocess.run(
+        [sys.executable, "-m", "piiblur", "migrate", "--json"], env=full_env | {"PIIBLUR_DATA_DIR": str(root / "m")},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(migrated.stdout)["from"] is None
+    apis = [Server(root / f"api{i}", env=env).start() for i in (1, 2)]
+    workers = [
+        Worker(f"w{i}", full_env | {"PIIBLUR_DATA_DIR": str(root / f"w{i}")}, root / f"w{i}.log").start()
+        for i in (1, 2)
+    ]
+    yield Fleet(env, apis, workers, s3_server, redis_server, prefix)
+    for worker in workers:
+        worker.stop()
+    for api in apis:
+        api.stop()
+
+
+def wait_all(client: Client, media_ids: list[str], timeout: float = 240) -> dict[str, dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    done: dict[str, dict[str, object]] = {}
+    while time.monotonic() < deadline and len(done) < len(media_ids):
+        for media_id in media_ids:
+            if media_id not in done:
+                answer = client.http.get(f"/api/v1/media/{media_id}")
+                assert answer.status_code == 200, answer.text
+                body = answer.json()
+                if body["status"] not in ("queued", "processing"):
+                    done[media_id] = body
+        time.sleep(0.3)
+    assert len(done) == len(media_ids), f"{len(media_ids) - len(done)} items not finished in {timeout}s"
+    return done
+
+
+def photo(index: int) -> bytes:
+    """The astronaut, shifted so each upload is a different file."""
+    return png_bytes(astronaut()[index % 7 :, index % 5 :])
+
+
+def test_two_apis_and_two_workers_lose_nothing_and_do_nothing_twice(
+    fleet: Fleet, receiver: Receiver, tmp_path: Path
+) -> None:
+    client = make_client(fleet.apis[0], requests_per_minute=UNLIMITED)
+    second = Client(client.account_id, client.api_key, httpx.Client(timeout=60))
+    second.point_to(fleet.apis[1])
+    add_webhook(client, receiver.url, ["media.processed"])
+    clips = [render_video(tmp_path / f"clip{i}.mp4", seconds=2, fps=10) for i in (1, 2)]
+    media_ids = []
+    for index in range(40):
+        via = client if index % 2 else second
+        answer = upload(via, photo(index), f"p{index}.png", "heads")
+        assert answer.status_code == 201, answer.text
+        media_ids.append(answer.json()["media_id"])
+    for index, clip in enumerate(clips):
+        answer = upload(client if index else second, clip.path.read_bytes(), f"clip{index}.mp4", "heads")
+        assert answer.status_code == 201, answer.text
+        media_ids.append(answer.json()["media_id"])
+
+    finished = wait_all(client, media_ids)
+    assert {body["status"] for body in finished.values()} == {"completed"}
+    assert all(body["detection_counts"] == {"heads": 1} for body in finished.values())
+    usage = second.http.get("/api/v1/usage").json()
+    assert usage["images"]["used"] == 40 and usage["video_minutes"]["used"] == 2
+    ctx = build_context(fleet.settings(), migrate=False)
+    try:
+        with ctx.sessions() as session:
+            rows = session.scalars(select(Media).where(Media.id.in_(media_ids))).all()
+            assert {row.attempts for row in rows} == {1}, "every job ran once"
+            events = session.scalars(select(WebhookDelivery).where(WebhookDelivery.event == "media.processed")).all()
+            assert sorted(json.loads(e.body)["media_id"] for e in events) == sorted(media_ids)
+    finally:
+        ctx.close()
+    received = receiver.wait_for(len(media_ids), "media.processed", timeout=60)
+    assert sorted(json.loads(body)["media_id"] for _, body in received) == sorted(media_ids)
+    for worker in fleet.workers:
+        assert "succeeded" in worker.log(), f"{worker.name} took no job"
+    # Results and originals live in the bucket, under the configured prefix.
+    keys = fleet.s3.keys(fleet.prefix + "/results/")
+    assert len(keys) == len(media_ids)
+    download = client.http.get(f"/api/v1/media/{media_ids[-1]}/download")
+    assert download.status_code == 200 and download.content[4:8] == b"ftyp"
+
+
+def test_a_worker_killed_mid_video_leaves_it_to_the_other(fleet: Fleet, tmp_path: Path) -> None:
+    client = make_client(fleet.apis[0], requests_per_minute=UNLIMITED)
+    clip = render_video(tmp_path / "long.mp4", seconds=12, fps=15, size=(480, 360), crossings=3)
+    media_id = upload(client, clip.path.read_bytes(), "long.mp4", "heads").json()["media_id"]
+    victim = _worker_that_claims(fleet, media_id)
+    deadline = time.monotonic() + 60
+    while client.http.get(f"/api/v1/media/{media_id}").json()["progress"] < 10:  # in the middle of it
+        assert time.monotonic() < deadline, "the video made no progress"
+        time.sleep(0.1)
+    victim.kill()
+    try:
+        body = wait_all(client, [media_id], timeout=180)[media_id]
+        assert body["status"] == "completed", body
+        survivor = next(w for w in fleet.workers if w is not victim)
+        assert f"media {media_id} claimed (attempt 2)" in survivor.log()
+        result = tmp_path / "result.mp4"
+        result.write_bytes(client.http.get(f"/api/v1/media/{media_id}/download").content)
+        assert uncovered_frames(clip, result) == [], "every frame of the face is hidden"
+    finally:
+        victim.start()
+
+
+def _worker_that_claims(fleet: Fleet, media_id: str, timeout: float = 60) -> Worker:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker in fleet.workers:
+            if f"media {media_id} claimed" in worker.log():
+                return worker
+        time.sleep(0.1)
+    raise AssertionError(f"no worker claimed {media_id}")
+
+
+def test_one_rate_limit_across_api_processes(fleet: Fleet) -> None:
+    client = make_client(fleet.apis[0], requests_per_minute=10)
+    second = Client(client.account_id, client.api_key, httpx.Client(timeout=60))
+    second.point_to(fleet.apis[1])
+    answers = [(client if i % 2 else second).http.get("/api/v1/usage") for i in range(14)]
+    assert [a.status_code for a in answers].count(200) == 10
+    assert [a.status_code for a in answers].count(429) == 4
+    remaining = [int(a.headers["X-RateLimit-Remaining"]) for a in answers[:10]]
+    assert remaining == list(range(9, -1, -1)), "both processes count in one window"
+
+
+def test_a_broker_restart_loses_no_job(fleet: Fleet) -> None:
+    client = make_client(fleet.apis[1])
+    for worker in fleet.workers:
+        worker.stop()
+    try:
+        media_ids = [upload(client, photo(i), f"r{i}.png", "heads").json()["media_id"] for i in range(5)]
+        fleet.redis.restart()  # keeps nothing on disk: the five messages are gone
+    finally:
+        for worker in fleet.workers:
+            worker.start()
+    finished = wait_all(client, media_ids, timeout=120)
+    assert {body["status"] for body in finished.values()} == {"completed"}
+    assert any(f"job for {media_ids[0]} sent again" in api.log_text() for api in fleet.apis)
+
+
+def test_readiness_names_what_a_process_depends_on(fleet: Fleet) -> None:
+    ready = httpx.get(f"{fleet.apis[0].url}/readyz", timeout=10)
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok", "jobs": "ok"}}
+    metrics = httpx.get(f"{fleet.apis[0].url}/metrics", timeout=10).text
+    assert 'piiblur_media{status="completed"}' in metrics and "piiblur_queue_depth" in metrics
+
+
+def test_a_job_that_kills_its_worker_every_time_ends_failed(fleet: Fleet) -> None:
+    """Its claims run out: after the last attempt the next delivery marks it failed instead."""
+    client = make_client(fleet.apis[0])
+    for worker in fleet.workers:
+        worker.stop()
+    try:
+        media_id = upload(client, photo(99), "doomed.png", "heads").json()["media_id"]
+        settings = fleet.settings()
+        ctx = build_context(settings, migrate=False)
+        with ctx.sessions() as session:
+            for attempt in range(1, settings.job_max_attempts + 1):
+                claimed = claim(session, media_id, settings)
+                assert claimed is not None and claimed.attempt == attempt
+                # ...and its worker dies: no heartbeat, the lease runs out
+                row = session.get(Media, media_id)
+                assert row is not None
+                row.heartbeat_at = utcnow() - timedelta(seconds=2 * LEASE_SECONDS)
+                session.commit()
+            assert claim(session, media_id, settings) is None
+        ctx.close()
+    finally:
+        for worker in fleet.workers:
+            worker.start()
+    body = client.http.get(f"/api/v1/media/{media_id}").json()
+    assert body["status"] == "failed" and body["error_message"] == "Processing failed"
