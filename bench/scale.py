@@ -66,6 +66,7 @@ def rss_mib(pid: int) -> float:
 class Fleet:
     def __init__(self, root: Path, database_url: str, workers: int) -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         threads = "0" if workers == 1 else "1"
@@ -120,6 +121,7 @@ def create_key(env: dict[str, str]) -> str:
 
 def run_batch(client: httpx.Client, files: list[tuple[str, bytes]], categories: list[str]) -> float:
     """Submit everything, wait until all are done; wall seconds from first upload to last result."""
+    before = client.get("/api/v1/media", params={"status": "completed"}).json()["total"]
     started = time.monotonic()
     ids = []
     for name, content in files:
@@ -128,7 +130,7 @@ def run_batch(client: httpx.Client, files: list[tuple[str, bytes]], categories: 
         )
         answer.raise_for_status()
         ids.append(answer.json()["media_id"])
-    expected = client.get("/api/v1/media", params={"status": "completed"}).json()["total"] + len(ids)
+    expected = before + len(ids)
     while client.get("/api/v1/media", params={"status": "completed"}).json()["total"] < expected:
         for status in ("failed", "quota_exceeded"):
             assert client.get("/api/v1/media", params={"status": status}).json()["total"] == 0, status
