@@ -216,6 +216,7 @@ def render_video(
     rotation: int = 0,
     metadata: dict[str, str] | None = None,
     cut_at: int | None = None,
+    keyframe_every: int | None = None,
 ) -> RenderedClip:
     """The astronaut's face sliding across a real photo background, with a sine tone.
 
@@ -240,6 +241,8 @@ def render_video(
             container.metadata[key] = value
         video = container.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if keyframe_every is not None:  # as cameras write them, every second or two
+            video.codec_context.gop_size = keyframe_every
         if rotation:
             video.set_display_rotation(rotation)
         sound = container.add_stream("aac" if codec == "libx264" else "libopus", rate=48000) if audio else None

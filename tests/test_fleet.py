@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,14 +32,16 @@ from piiblur.services.context import build_context
 from piiblur.services.processing import claim
 from services import RedisServer, S3Server, redis_server, s3_server
 from test_api import upload
-from test_postgres import ADMIN_DSN
-from test_video import uncovered_frames
+from test_postgres import ADMIN_DSN, postgres_url
+from test_segments import timestamps
+from test_video import stream_facts, uncovered_frames
 from test_webhooks import Receiver, add_webhook, receiver
 
-__all__ = ["receiver", "redis_server", "s3_server"]
+__all__ = ["postgres_url", "receiver", "redis_server", "s3_server"]
 
 UNLIMITED = 100_000  # requests a minute, for accounts that poll many items
-LEASE_SECONDS = 4.0  # a silent job is retaken this soon: the kill test waits for it
+LEASE_SECONDS = 4.0  # a silent job is retaken this soon: the kill tests wait for it
+SEGMENT_SECONDS = 2.0  # videos over 4 s are split, when they have keyframes to cut at
 
 
 @dataclass
@@ -135,6 +139,7 @@ def fleet(
         "PIIBLUR_WEBHOOK_ALLOW_PRIVATE": "1",
         "PIIBLUR_WEBHOOK_POLL_SECONDS": "0.2",
         "PIIBLUR_INFERENCE_THREADS": "1",
+        "PIIBLUR_VIDEO_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
         **s3_server.env(prefix),
     }
     full_env = os.environ | env
@@ -216,6 +221,8 @@ def test_two_apis_and_two_workers_lose_nothing_and_do_nothing_twice(
     # Results and originals live in the bucket, under the configured prefix.
     keys = fleet.s3.keys(fleet.prefix + "/results/")
     assert len(keys) == len(media_ids)
+    # Retention 0 (the default): every original was deleted from the bucket once processed.
+    assert [key for key in fleet.s3.keys(fleet.prefix + "/originals/") if client.account_id in key] == []
     download = client.http.get(f"/api/v1/media/{media_ids[-1]}/download")
     assert download.status_code == 200 and download.content[4:8] == b"ftyp"
 
@@ -242,11 +249,40 @@ def test_a_worker_killed_mid_video_leaves_it_to_the_other(fleet: Fleet, tmp_path
         victim.start()
 
 
-def _worker_that_claims(fleet: Fleet, media_id: str, timeout: float = 60) -> Worker:
+def test_a_long_video_is_split_across_workers_and_survives_a_killed_one(fleet: Fleet, tmp_path: Path) -> None:
+    """Segments on both workers; one worker killed in the middle of its segment: that segment is
+    redone by the other, the parts are joined without re-encoding, every frame is hidden, the
+    audio and the timestamps are the original's, and the face crossing every border is one face."""
+    client = make_client(fleet.apis[0], requests_per_minute=UNLIMITED)
+    clip = render_video(tmp_path / "split.mp4", seconds=10, fps=15, size=(480, 360), crossings=3, keyframe_every=15)
+    media_id = upload(client, clip.path.read_bytes(), "split.mp4", "heads").json()["media_id"]
+    victim = _worker_that_claims(fleet, media_id, what="segment")
+    victim.kill()
+    try:
+        body = wait_all(client, [media_id], timeout=240)[media_id]
+        assert body["status"] == "completed", body
+        assert body["detection_counts"] == {"heads": 1}, "one face across the borders"
+        survivor = next(w for w in fleet.workers if w is not victim)
+        assert re.search(rf"media {media_id} segment \d+ claimed \(claim 2\)", survivor.log()), (
+            "the lost segment was redone"
+        )
+        assert f"media {media_id} split into" in victim.log() + survivor.log()
+        result = tmp_path / "split-result.mp4"
+        result.write_bytes(client.http.get(f"/api/v1/media/{media_id}/download").content)
+        assert timestamps(result) == timestamps(clip.path)
+        assert stream_facts(result).keys() == {"video", "audio"}
+        assert uncovered_frames(clip, result) == [], "every frame of the face is hidden"
+        assert not [key for key in fleet.s3.keys(fleet.prefix + "/segments/") if media_id in key], "parts removed"
+    finally:
+        victim.start()
+
+
+def _worker_that_claims(fleet: Fleet, media_id: str, timeout: float = 60, what: str = "") -> Worker:
+    pattern = re.compile(rf"media {media_id} {what}.*claimed" if what else rf"media {media_id} claimed")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for worker in fleet.workers:
-            if f"media {media_id} claimed" in worker.log():
+            if pattern.search(worker.log()):
                 return worker
         time.sleep(0.1)
     raise AssertionError(f"no worker claimed {media_id}")
@@ -311,3 +347,31 @@ def test_a_job_that_kills_its_worker_every_time_ends_failed(fleet: Fleet) -> Non
             worker.start()
     body = client.http.get(f"/api/v1/media/{media_id}").json()
     assert body["status"] == "failed" and body["error_message"] == "Processing failed"
+
+
+def test_rabbitmq_by_url_works_too(postgres_url: str, tmp_path: Path) -> None:
+    """The same fleet with RabbitMQ as the broker: only the URL changes."""
+    url = "amqp://guest:guest@127.0.0.1:5672//"
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError as error:
+        pytest.skip(f"no RabbitMQ on 127.0.0.1:5672 ({error})")
+    env = {
+        "PIIBLUR_DATABASE_URL": postgres_url,  # a database of its own: the Redis fleet does not see its jobs
+        "PIIBLUR_BROKER_URL": url,
+        "PIIBLUR_STORAGE_URL": (tmp_path / "shared-media").as_uri(),
+        "PIIBLUR_INFERENCE_THREADS": "1",
+        "PIIBLUR_SECRET_KEY": "fleet-test-secret-key-0123456789abcdef",
+    }
+    api = Server(tmp_path / "api", env=env).start()
+    worker = Worker("rabbit", os.environ | env | {"PIIBLUR_DATA_DIR": str(tmp_path / "w")}, tmp_path / "rabbit.log")
+    try:
+        worker.start()
+        client = make_client(api)
+        media_id = upload(client, photo(7), "rabbit.png", "heads").json()["media_id"]
+        body = wait_all(client, [media_id], timeout=120)[media_id]
+        assert body["status"] == "completed" and body["detection_counts"] == {"heads": 1}
+        assert f"media {media_id} claimed (attempt 1)" in worker.log()
+    finally:
+        worker.stop()
+        api.stop()

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     worker_soft_shutdown_seconds: float = Field(
         default=30.0, ge=0, description="On stop, time a worker gives its job to finish before handing it back"
     )
+    video_segment_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="In a fleet, videos over twice this are split across workers; 0: never",
+    )
     worker_max_memory_mib: int = Field(default=6144, ge=256, description="A worker child above this is replaced")
     # prometheus_client's own variable (it reads it too): where processes of one host keep their
     # metric values, so that a scrape of any of them adds up all of them.

@@ -192,3 +192,26 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class VideoSegment(Base):
+    """One part of a long video redacted on its own worker (``redact.segments``), for one claim
+    (``attempt``) of its media item: a retaken item plans its segments anew."""
+
+    __tablename__ = "video_segments"
+
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_pts: Mapped[int] = mapped_column(BigInteger)
+    end_pts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    margin_pts: Mapped[int] = mapped_column(BigInteger)
+    first_frame: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, running, done
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    result_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    detections: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)

@@ -22,3 +22,12 @@ class JobQueue(Protocol):
     def stop(self) -> None:
         """Finish the job in hand and stop."""
         ...
+
+
+class FleetQueue(JobQueue, Protocol):
+    """A queue that splits long videos into segments for several workers (Celery)."""
+
+    def resend_segments(self, segments: list[tuple[str, int, int]], joins: list[tuple[str, int]]) -> None:
+        """Send again segments ``(media id, attempt, index)`` and joins ``(media id, attempt)``
+        whose messages may have been lost."""
+        ...

@@ -19,14 +19,18 @@ from celery import Celery
 from kombu import Queue
 
 from piiblur.config import Settings
+from piiblur.db.models import Media
 from piiblur.detect import DetectionEngine, default_engine
 from piiblur.domain import MediaType
+from piiblur.services import segmented
 from piiblur.services.context import ServiceContext, build_context
 from piiblur.services.processing import claim, process_media
 
 log = logging.getLogger(__name__)
 
 PROCESS_TASK = "piiblur.process_media"
+SEGMENT_TASK = "piiblur.redact_segment"
+JOIN_TASK = "piiblur.join_segments"
 IMAGES_QUEUE = "images"
 VIDEO_QUEUE = "video"
 HOUSEKEEPING_QUEUE = "housekeeping"
@@ -66,10 +70,28 @@ def create_celery(settings: Settings) -> Celery:
     )
 
     def process_task(media_id: str) -> None:
-        _run_job(settings, media_id)
+        _run_job(app, settings, media_id)
+
+    def segment_task(media_id: str, attempt: int, index: int) -> None:
+        runtime = _worker_runtime(settings)
+        if segmented.redact_segment(runtime.ctx, runtime.engine, media_id, attempt, index):
+            send_join(app, media_id, attempt)
+
+    def join_task(media_id: str, attempt: int) -> None:
+        segmented.join(_worker_runtime(settings).ctx, media_id, attempt)
 
     app.task(name=PROCESS_TASK)(process_task)
+    app.task(name=SEGMENT_TASK)(segment_task)
+    app.task(name=JOIN_TASK)(join_task)
     return app
+
+
+def send_segment(app: Celery, media_id: str, attempt: int, index: int) -> None:
+    app.send_task(SEGMENT_TASK, args=[media_id, attempt, index], queue=VIDEO_QUEUE)
+
+
+def send_join(app: Celery, media_id: str, attempt: int) -> None:
+    app.send_task(JOIN_TASK, args=[media_id, attempt], queue=VIDEO_QUEUE)
 
 
 def prepare_worker_process(settings: Settings) -> None:
@@ -100,14 +122,21 @@ def _worker_runtime(settings: Settings) -> _Runtime:
         return _runtime
 
 
-def _run_job(settings: Settings, media_id: str) -> None:
+def _run_job(app: Celery, settings: Settings, media_id: str) -> None:
     runtime = _worker_runtime(settings)
     with runtime.ctx.sessions() as session:
         claimed = claim(session, media_id, runtime.ctx.settings)
-    if claimed is None:  # finished, held by a live worker, deleted, or out of attempts
+        media = session.get(Media, media_id) if claimed is not None else None
+    if claimed is None or media is None:  # finished, held by a live worker, deleted, or out of attempts
         log.info("job for %s not claimed: nothing to do", media_id)
         return
     log.info("media %s claimed (attempt %d)", media_id, claimed.attempt)
+    if segmented.worth_splitting(settings, media):
+        indices = segmented.plan(runtime.ctx, claimed)
+        for index in indices:
+            send_segment(app, media_id, claimed.attempt, index)
+        if indices:
+            return
     process_media(runtime.ctx, runtime.engine, claimed)
 
 
@@ -125,6 +154,13 @@ class CeleryQueue:
             self.app.send_task(PROCESS_TASK, args=[media_id], queue=queue_for(media_type))
         except Exception:  # the row is queued: the housekeeper sends it again once the broker is back
             log.exception("could not send the job for %s to the broker", media_id)
+
+    def resend_segments(self, segments: list[tuple[str, int, int]], joins: list[tuple[str, int]]) -> None:
+        """The housekeeper's: segments and joins whose messages may have been lost."""
+        for media_id, attempt, index in segments:
+            send_segment(self.app, media_id, attempt, index)
+        for media_id, attempt in joins:
+            send_join(self.app, media_id, attempt)
 
     def check(self) -> None:
         with self.app.connection_for_write() as connection:

@@ -9,8 +9,8 @@ import os
 import socket
 import threading
 
-from piiblur.jobs.base import JobQueue
-from piiblur.services import leases
+from piiblur.jobs.base import FleetQueue
+from piiblur.services import leases, segmented
 from piiblur.services.context import ServiceContext
 from piiblur.services.processing import due_for_dispatch
 from piiblur.services.retention import delete_due_originals
@@ -21,7 +21,7 @@ LEASE_NAME = "housekeeping"
 
 
 class Housekeeper:
-    def __init__(self, ctx: ServiceContext, queue: JobQueue) -> None:
+    def __init__(self, ctx: ServiceContext, queue: FleetQueue) -> None:
         self.ctx = ctx
         self.queue = queue
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -51,8 +51,12 @@ class Housekeeper:
             if not leases.hold(session, LEASE_NAME, self.holder, 3 * self.ctx.settings.worker_poll_seconds):
                 return False
             resend = due_for_dispatch(session, self.ctx.settings)
+            segments, joins = segmented.segments_due(session, self.ctx.settings)
         for media_id, media_type in resend:
             log.info("job for %s sent again (its message may have been lost)", media_id)
             self.queue.notify(media_id, media_type)
+        if segments or joins:
+            log.info("sent again: %d segment(s), %d join(s)", len(segments), len(joins))
+            self.queue.resend_segments(segments, joins)
         delete_due_originals(self.ctx)
         return True

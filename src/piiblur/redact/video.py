@@ -48,6 +48,28 @@ SCENE_CUT = 40.0  # mean absolute difference of 32x18 grey thumbnails, 0-255
 ProgressCallback = Callable[[float], None]
 
 
+@dataclass(frozen=True)
+class FrameWindow:
+    """Part of a video, for redacting it in segments on several workers: the frames with
+    ``start_pts <= pts < end_pts`` are encoded; ``margin_pts`` more on each side are decoded and
+    looked at but not written, so tracks run across the border and no frame there is uncovered."""
+
+    start_pts: int
+    end_pts: int | None  # None: to the end
+    margin_pts: int
+
+    def looks_at(self, pts: int) -> bool:
+        return pts >= self.start_pts - self.margin_pts and (
+            self.end_pts is None or pts < self.end_pts + self.margin_pts
+        )
+
+    def writes(self, pts: int) -> bool:
+        return pts >= self.start_pts and (self.end_pts is None or pts < self.end_pts)
+
+    def past(self, pts: int) -> bool:
+        return self.end_pts is not None and pts >= self.end_pts + self.margin_pts
+
+
 class FrameDetection(NamedTuple):
     """A detection on a keyframe, and the track (the object) it belongs to."""
 
@@ -64,6 +86,7 @@ class VideoRedaction:
     keyframes: list[int] = field(default_factory=list)
     detections: list[FrameDetection] = field(default_factory=list)  # on keyframes
     regions_per_frame: list[list[Box]] = field(default_factory=list)  # what was hidden, frame by frame
+    first_written: int | None = None  # a window's first written frame, in its own numbering
 
     def object_counts(self) -> dict[PiiCategory, int]:
         """Distinct tracked objects per category: what a user means by "how many faces"."""
@@ -283,7 +306,11 @@ def redact_video(
     obfuscation: ObfuscationType,
     engine: DetectionEngine,
     on_progress: ProgressCallback | None = None,
+    window: FrameWindow | None = None,
 ) -> VideoRedaction:
+    """Redact a whole video, or (``window``) one segment of it: then only the window's frames
+    are written, without audio (the joiner copies it once), and ``first_written`` says which
+    decoded frame index was the first one written."""
     rotation = _display_rotation(source)
     options = {"movflags": "+faststart"} if file_format in ("mp4", "mov") else {}
     with (
@@ -292,8 +319,8 @@ def redact_video(
     ):
         in_video = inp.streams.video[0]
         in_video.thread_type = "AUTO"  # decode on FFmpeg's own threads
-        in_audio = inp.streams.audio[0] if inp.streams.audio else None
-        out_video = _add_video_stream(out, in_video, file_format, rotation)
+        in_audio = inp.streams.audio[0] if inp.streams.audio and window is None else None
+        out_video = _add_video_stream(out, in_video, file_format, rotation, joinable=window is not None)
         out_audio = out.add_stream_from_template(in_audio) if in_audio is not None else None
         total = in_video.frames or _estimated_frames(inp, in_video)
         result = VideoRedaction(in_video.codec_context.width, in_video.codec_context.height)
@@ -301,6 +328,8 @@ def redact_video(
         muxer = BackgroundMuxer(out, out_video, obfuscation)
 
         def write(frame: av.VideoFrame, planes: list[Plane], regions: list[Detection]) -> None:
+            if window is not None and not window.writes(frame.pts or 0):
+                return
             muxer.video(frame, planes, regions)
             result.regions_per_frame.append([d.box for d in regions])
             result.frames += 1
@@ -310,7 +339,8 @@ def redact_video(
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="piiblur-detect") as pool:
             redactor = _Redactor(engine, categories, write, result, pool)
             try:
-                for index, frame in _decoded(inp, in_video, in_audio, out_audio, muxer):
+                frames = _decoded(inp, in_video, in_audio, out_audio, muxer)
+                for index, frame in frames if window is None else _windowed(inp, in_video, frames, window, result):
                     redactor.push(frame, index)
                 redactor.finish()
             except BaseException:
@@ -343,6 +373,28 @@ def _decoded(
             index += 1
 
 
+def _windowed(
+    inp: av.container.InputContainer,
+    in_video: av.VideoStream,
+    frames: Iterator[tuple[int, av.VideoFrame]],
+    window: FrameWindow,
+    result: VideoRedaction,
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """The frames a window looks at, numbered from 0; decoding starts at the keyframe before."""
+    inp.seek(max(0, window.start_pts - window.margin_pts), stream=in_video, backward=True, any_frame=False)
+    local = 0
+    for _, frame in frames:
+        pts = frame.pts or 0
+        if window.past(pts):
+            return
+        if not window.looks_at(pts):
+            continue
+        if result.first_written is None and window.writes(pts):
+            result.first_written = local
+        yield local, frame
+        local += 1
+
+
 def _display_rotation(source: Path) -> int:
     """The rotation players apply (phones record sideways and say so in side data)."""
     with av.open(str(source)) as container:
@@ -360,8 +412,10 @@ def _estimated_frames(container: av.container.InputContainer, stream: av.VideoSt
 
 
 def _add_video_stream(
-    out: av.container.OutputContainer, in_video: av.VideoStream, file_format: str, rotation: int
+    out: av.container.OutputContainer, in_video: av.VideoStream, file_format: str, rotation: int, joinable: bool = False
 ) -> av.VideoStream:
+    """``joinable``: encoded so that segments can be joined packet by packet, without decoding:
+    no B-frames (decode order = display order, so timestamps stay monotonic across a join)."""
     rate = in_video.average_rate or in_video.guessed_rate or Fraction(25)
     stream = out.add_stream(VIDEO_CODECS[file_format], rate=rate)
     assert isinstance(stream, av.VideoStream)
@@ -377,5 +431,7 @@ def _add_video_stream(
     if file_format == "webm":
         stream.options = {"crf": "32", "b:v": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
     else:
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.options = (
+            {"crf": "20", "preset": "veryfast", "bf": "0"} if joinable else {"crf": "20", "preset": "veryfast"}
+        )
     return stream

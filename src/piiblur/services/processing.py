@@ -10,18 +10,18 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.orm import Session
 
 from piiblur import metrics
 from piiblur.config import Settings
-from piiblur.db.models import Account, Media, utcnow
+from piiblur.db.models import Account, Media, VideoSegment, utcnow
 from piiblur.detect import DetectionEngine
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.logs import log_context
@@ -68,14 +68,24 @@ def claim(session: Session, media_id: str, settings: Settings) -> Claim | None:
     been silent for a lease (it died). None when someone else holds it or it is finished, so a job
     delivered twice runs once. An item that has used up its attempts ends ``failed``."""
     stale = utcnow() - timedelta(seconds=settings.job_lease_seconds)
-    silent = (Media.status == MediaStatus.PROCESSING.value) & (Media.heartbeat_at < stale)
+    silent = (Media.status == MediaStatus.PROCESSING.value) & (Media.heartbeat_at < stale) & ~_split_now()
     media = session.get(Media, media_id)
     if media is None:
         return None
-    if media.attempts >= settings.job_max_attempts and _claimable(media, stale):
+    if media.attempts >= settings.job_max_attempts and _claimable(media, stale) and not _is_split(session, media):
         _fail_exhausted(session, media)
         return None
     return _take(session, media_id, (Media.status == MediaStatus.QUEUED.value) | silent)
+
+
+def _split_now() -> ColumnElement[bool]:
+    """The item's current attempt runs in segments: those have heartbeats of their own, and
+    between them (segments waiting for a worker) the item itself is silent but alive."""
+    return exists().where(VideoSegment.media_id == Media.id, VideoSegment.attempt == Media.attempts)
+
+
+def _is_split(session: Session, media: Media) -> bool:
+    return bool(session.scalar(select(_split_now()).where(Media.id == media.id)))
 
 
 def _claimable(media: Media, stale: datetime) -> bool:
@@ -135,7 +145,7 @@ def due_for_dispatch(session: Session, settings: Settings) -> list[tuple[str, st
     Marks them dispatched now and returns ``(media id, media type)`` pairs to send again."""
     stale = utcnow() - timedelta(seconds=settings.job_lease_seconds)
     waiting = (Media.status == MediaStatus.QUEUED.value) | (
-        (Media.status == MediaStatus.PROCESSING.value) & (Media.heartbeat_at < stale)
+        (Media.status == MediaStatus.PROCESSING.value) & (Media.heartbeat_at < stale) & ~_split_now()
     )
     not_recent = Media.dispatched_at.is_(None) | (Media.dispatched_at < stale)
     rows = session.execute(
@@ -151,13 +161,13 @@ def due_for_dispatch(session: Session, settings: Settings) -> list[tuple[str, st
 
 
 class Heartbeat:
-    """While a job runs, a thread writes the claim's sign of life every quarter lease; a worker
-    that is killed stops writing, and its job is retaken once the lease has passed."""
+    """While a job runs, a thread writes its sign of life every quarter lease (``beat``); a
+    worker that is killed stops writing, and its job is retaken once the lease has passed."""
 
-    def __init__(self, ctx: ServiceContext, claimed: Claim) -> None:
-        self.ctx, self.claimed = ctx, claimed
+    def __init__(self, ctx: ServiceContext, name: str, beat: Callable[[Session], None]) -> None:
+        self.ctx, self.name, self.beat = ctx, name, beat
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claimed.media_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -172,19 +182,26 @@ class Heartbeat:
         while not self._stop.wait(interval):
             try:
                 with self.ctx.sessions() as session:
-                    session.execute(
-                        update(Media)
-                        .where(Media.id == self.claimed.media_id, Media.attempts == self.claimed.attempt)
-                        .values(heartbeat_at=utcnow())
-                    )
+                    self.beat(session)
                     session.commit()
             except Exception:  # a missed beat is harmless; the next one retries
-                log.warning("heartbeat for %s failed", self.claimed.media_id, exc_info=True)
+                log.warning("heartbeat for %s failed", self.name, exc_info=True)
+
+
+def media_heartbeat(ctx: ServiceContext, claimed: Claim) -> Heartbeat:
+    def beat(session: Session) -> None:
+        session.execute(
+            update(Media)
+            .where(Media.id == claimed.media_id, Media.attempts == claimed.attempt)
+            .values(heartbeat_at=utcnow())
+        )
+
+    return Heartbeat(ctx, claimed.media_id, beat)
 
 
 def process_media(ctx: ServiceContext, engine: DetectionEngine, claimed: Claim) -> None:
     """Every line logged while the job runs names the media it is about."""
-    with log_context(media_id=claimed.media_id), Heartbeat(ctx, claimed):
+    with log_context(media_id=claimed.media_id), media_heartbeat(ctx, claimed):
         _process(ctx, engine, claimed)
 
 
@@ -196,7 +213,7 @@ def _process(ctx: ServiceContext, engine: DetectionEngine, claimed: Claim) -> No
         account = session.get(Account, media.account_id)
         assert account is not None
         if not still_within_quota(session, account, ctx.settings, media):
-            _settle(session, claimed, status=MediaStatus.QUOTA_EXCEEDED.value, error_message="Monthly quota exceeded")
+            settle(session, claimed, status=MediaStatus.QUOTA_EXCEEDED.value, error_message="Monthly quota exceeded")
             session.commit()
             metrics.JOBS_FINISHED.labels(media.media_type, "quota_exceeded").inc()
             return
@@ -205,14 +222,14 @@ def _process(ctx: ServiceContext, engine: DetectionEngine, claimed: Claim) -> No
         except Exception:
             log.exception("processing %s failed", claimed.media_id)
             session.rollback()
-            _finish_failed(session, claimed)
+            finish_failed(session, claimed)
             metrics.JOBS_FINISHED.labels(media.media_type, "failed").inc()
             return
-        _finish_completed(ctx, session, claimed, account, result_key, detections)
+        finish_completed(ctx, session, claimed, account, result_key, detections)
         metrics.JOBS_FINISHED.labels(media.media_type, "completed").inc()
 
 
-def _settle(session: Session, claimed: Claim, **values: object) -> bool:
+def settle(session: Session, claimed: Claim, **values: object) -> bool:
     """Write a job's outcome only while its claim holds (same attempt, still processing): of two
     workers that both ran a job, exactly one result, one charge and one webhook count."""
     written = session.execute(
@@ -245,10 +262,10 @@ def _run_pipeline(
     scratch.mkdir(parents=True, exist_ok=True)
     kind = media.media_type
     with tempfile.TemporaryDirectory(dir=scratch) as tmp, ExitStack() as held:
-        with _timed(kind, "fetch"):
+        with timed(kind, "fetch"):
             source = held.enter_context(ctx.storage.local_copy(media.original_key))
         target = Path(tmp) / f"redacted.{extension}"
-        with _timed(kind, "redact") as clock:
+        with timed(kind, "redact") as clock:
             if kind == MediaType.IMAGE.value:
                 found = [d.as_dict() for d in redact_image(source, target, categories, obfuscation, engine).detections]
             else:
@@ -258,7 +275,7 @@ def _run_pipeline(
         if kind == MediaType.VIDEO.value:
             metrics.VIDEO_FRAMES.inc(video.frames)
             metrics.VIDEO_SECONDS.inc(clock.seconds)
-        with _timed(kind, "store"):
+        with timed(kind, "store"):
             ctx.storage.save_file(result_key, target)
     return result_key, found
 
@@ -268,7 +285,7 @@ class _Clock:
 
 
 @contextmanager
-def _timed(media_type: str, stage: str) -> Iterator[_Clock]:
+def timed(media_type: str, stage: str) -> Iterator[_Clock]:
     clock = _Clock()
     started = time.perf_counter()
     try:
@@ -297,7 +314,7 @@ class _ProgressWriter:
                 session.commit()
 
 
-def _finish_completed(
+def finish_completed(
     ctx: ServiceContext,
     session: Session,
     claimed: Claim,
@@ -306,7 +323,7 @@ def _finish_completed(
     detections: list[dict[str, object]],
 ) -> None:
     now = utcnow()
-    done = _settle(
+    done = settle(
         session,
         claimed,
         status=MediaStatus.COMPLETED.value,
@@ -333,8 +350,8 @@ def _finish_completed(
     session.commit()
 
 
-def _finish_failed(session: Session, claimed: Claim) -> None:
-    if not _settle(
+def finish_failed(session: Session, claimed: Claim) -> None:
+    if not settle(
         session, claimed, status=MediaStatus.FAILED.value, error_message=PROCESSING_FAILED, processed_at=None
     ):
         session.rollback()
