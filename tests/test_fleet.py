@@ -142,6 +142,9 @@ def fleet(
         "PIIBLUR_VIDEO_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
         **s3_server.env(prefix),
     }
+    metrics_dir = root / "metrics"  # shared by every process of this "host"
+    metrics_dir.mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     full_env = os.environ | env
     migrated = subprocess.run(
         [sys.executable, "-m", "piiblur", "migrate", "--json"], env=full_env | {"PIIBLUR_DATA_DIR": str(root / "m")},
@@ -292,11 +295,21 @@ def test_one_rate_limit_across_api_processes(fleet: Fleet) -> None:
     client = make_client(fleet.apis[0], requests_per_minute=10)
     second = Client(client.account_id, client.api_key, httpx.Client(timeout=60))
     second.point_to(fleet.apis[1])
+    refused_before = rate_limit_refusals(fleet.apis[0])
     answers = [(client if i % 2 else second).http.get("/api/v1/usage") for i in range(14)]
     assert [a.status_code for a in answers].count(200) == 10
     assert [a.status_code for a in answers].count(429) == 4
     remaining = [int(a.headers["X-RateLimit-Remaining"]) for a in answers[:10]]
     assert remaining == list(range(9, -1, -1)), "both processes count in one window"
+    # Multiprocess metrics: a scrape of either process counts the refusals of both.
+    assert rate_limit_refusals(fleet.apis[0]) - refused_before == 4
+    assert rate_limit_refusals(fleet.apis[1]) - refused_before == 4
+
+
+def rate_limit_refusals(api: Server) -> float:
+    text = httpx.get(f"{api.url}/metrics", timeout=10).text
+    found = re.search(r'^piiblur_refusals_total\{reason="rate_limit"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_a_broker_restart_loses_no_job(fleet: Fleet) -> None:
