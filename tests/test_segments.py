@@ -4,15 +4,21 @@ too, and a face crossing a border is one track."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import av
 
 from conftest import render_video
+from piiblur.config import Settings
+from piiblur.db.models import Media, VideoSegment, utcnow
 from piiblur.detect import default_engine
-from piiblur.domain import ObfuscationType, PiiCategory
+from piiblur.domain import MediaStatus, ObfuscationType, PiiCategory, Plan
 from piiblur.redact.segments import SegmentDetections, join_segments, merge_detections, plan_segments
 from piiblur.redact.video import redact_video
+from piiblur.services.accounts import create_account
+from piiblur.services.context import build_context
+from piiblur.services.segmented import redact_segment
 from test_video import stream_facts, uncovered_frames
 
 
@@ -50,3 +56,31 @@ def test_segments_redacted_apart_join_into_the_whole_video(tmp_path: Path) -> No
     merged = merge_detections(found)
     assert {d["track"] for d in merged} == {1}, "one face, one track across every border"
     assert all(0 <= d["frame"] < len(clip.face_boxes) for d in merged)
+
+
+def test_a_segment_that_keeps_killing_its_worker_fails_the_item(tmp_path: Path) -> None:
+    """Its claims are bounded like a whole job's: the next delivery after the last one fails the item."""
+    ctx = build_context(Settings(data_dir=tmp_path, job_lease_seconds=5))
+    with ctx.sessions() as session:
+        account = create_account(session, "seg@example.com", Plan.PRO)
+        media = Media(
+            account_id=account.id, status=MediaStatus.PROCESSING.value, original_filename="v.mp4", media_type="video",
+            file_format="mp4", size_bytes=1, pii_categories=["heads"], obfuscation_type="blur",
+            original_key="originals/x.mp4", attempts=1,
+        )  # fmt: skip
+        session.add(media)
+        session.commit()
+        session.add(
+            VideoSegment(
+                media_id=media.id, attempt=1, index=0, start_pts=0, end_pts=None, margin_pts=0, first_frame=0,
+                frames=10, status="running", claims=Settings().job_max_attempts, progress=0,
+                heartbeat_at=utcnow() - timedelta(seconds=60),
+            )
+        )  # fmt: skip
+        session.commit()
+        media_id = media.id
+    assert not redact_segment(ctx, default_engine(), media_id, 1, 0)
+    with ctx.sessions() as session:
+        failed = session.get(Media, media_id)
+        assert failed is not None and failed.status == MediaStatus.FAILED.value
+    ctx.close()

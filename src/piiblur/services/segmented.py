@@ -82,6 +82,13 @@ def _current(session: Session, media_id: str, attempt: int) -> Media | None:
     return media
 
 
+def _exhausted(row: VideoSegment, settings: Settings) -> bool:
+    """Claimable again (pending, or its worker silent for a lease) but claimed too often already."""
+    stale = utcnow() - timedelta(seconds=settings.job_lease_seconds)
+    silent = row.status == RUNNING and (row.heartbeat_at is None or row.heartbeat_at < stale)
+    return (row.status == PENDING or silent) and row.claims >= settings.job_max_attempts
+
+
 def _claim_segment(session: Session, media_id: str, attempt: int, index: int, settings: Settings) -> bool:
     stale = utcnow() - timedelta(seconds=settings.job_lease_seconds)
     taken = session.execute(
@@ -102,7 +109,14 @@ def redact_segment(ctx: ServiceContext, engine: DetectionEngine, media_id: str, 
     """Redact one segment if it is still wanted; True when it was the last one left."""
     with log_context(media_id=media_id), ctx.sessions() as session:
         media = _current(session, media_id, attempt)
-        if media is None or not _claim_segment(session, media_id, attempt, index, ctx.settings):
+        if media is None:
+            return False
+        before = session.get(VideoSegment, (media_id, attempt, index))
+        if before is not None and _exhausted(before, ctx.settings):
+            log.error("media %s segment %d killed its worker %d times: the item fails", media_id, index, before.claims)
+            finish_failed(session, Claim(media_id, attempt))
+            return False
+        if not _claim_segment(session, media_id, attempt, index, ctx.settings):
             return False
         row = session.get(VideoSegment, (media_id, attempt, index))
         assert row is not None and media.original_key is not None
