@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -388,3 +390,24 @@ def test_rabbitmq_by_url_works_too(postgres_url: str, tmp_path: Path) -> None:
     finally:
         worker.stop()
         api.stop()
+
+
+def test_concurrent_uploads_on_both_apis_never_overspend_the_quota(fleet: Fleet) -> None:
+    """Eight uploads at once, half on each API process, for an account with three images left:
+    exactly three are accepted (the account row is locked from the quota check to the insert)."""
+    client = make_client(fleet.apis[0], requests_per_minute=UNLIMITED, images_per_month=3)
+    second = Client(client.account_id, client.api_key, httpx.Client(timeout=60))
+    second.point_to(fleet.apis[1])
+    barrier = threading.Barrier(8)
+
+    def send(index: int) -> int:
+        via = client if index % 2 else second
+        content = photo(200 + index)
+        barrier.wait()
+        return upload(via, content, f"q{index}.png", "heads").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = sorted(pool.map(send, range(8)))
+    assert codes == [201] * 3 + [429] * 5
+    usage = client.http.get("/api/v1/usage").json()["images"]
+    assert usage["used"] == 3 and usage["limit"] == 3
