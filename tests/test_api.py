@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -317,3 +319,69 @@ def test_account_settings_through_the_api(server: Server) -> None:
     refused = client.http.patch("/api/v1/account", json={"retention_hours": -1})
     assert refused.status_code == 422 and "Retention must be between" in refused.json()["error"]
     assert client.http.patch("/api/v1/account", json={}).status_code == 422
+
+
+def test_control_and_bidi_characters_never_reach_a_file_name(client: Client) -> None:
+    """A NUL in the upload's name used to be stored, and every later download of it ended in an
+    empty reply (an illegal header). The name is cleaned when stored."""
+    boundary = "piiblurboundary"
+    name = "a\x00b\u202eexe.png"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="pii_categories[]"\r\n\r\nheads\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png_bytes(astronaut())
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    answer = client.http.post(
+        "/api/v1/media/redact", content=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert answer.status_code == 201, answer.text
+    media_id = answer.json()["media_id"]
+    assert client.wait(media_id)["status"] == "completed"
+    assert client.http.get(f"/api/v1/media/{media_id}").json()["original_filename"] == "abexe.png"
+    download = client.http.get(f"/api/v1/media/{media_id}/download")
+    assert download.status_code == 200 and download.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 'filename="abexe_redacted.png"' in download.headers["content-disposition"]
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares a huge picture and whose data is a few kilobytes of zeros."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width + 1) * 64)  # the first rows only: a truncated bomb
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def test_a_picture_too_large_to_decode_is_refused_before_decoding(client: Client) -> None:
+    """13370 x 13370 px (just under Pillow's own bomb limit) in 60 KB used to take the server to
+    5 GB; the size is checked on the header, before a byte of it is decoded."""
+    answer = upload(client, png_declaring(13370, 13370), "bomb.png", "heads")
+    assert answer.status_code == 422, answer.text
+    assert "Image is too large (13370x13370; at most 100 megapixels)" in answer.json()["error"]
+    assert client.http.get("/api/v1/media").json()["total"] == 0
+
+
+def test_sixty_simultaneous_requests_all_succeed(server: Server) -> None:
+    """More requests at once than the database pool has connections used to end in 500s
+    (QueuePool overflow): request threads are now bounded by the connections left for them."""
+    client = make_client(server, requests_per_minute=10_000)
+    barrier = threading.Barrier(60)
+
+    def ask(_: int) -> int:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {client.api_key}"}, timeout=120
+        ) as http:
+            barrier.wait()
+            return http.get("/api/v1/usage").status_code
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        codes = list(pool.map(ask, range(60)))
+    assert codes == [200] * 60

@@ -192,6 +192,15 @@ def test_a_restart_between_attempts_loses_nothing(tmp_path: Path, receiver: Rece
         "http://[::1]/x",
         "http://192.168.0.10/x",
         "ftp://example.com/x",
+        # IPv6 forms that lead to IPv4 loopback, metadata or private networks (transition mechanisms)
+        "http://[::127.0.0.1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[64:ff9b::a9fe:a9fe]/x",
+        "http://[64:ff9b::a00:1]/x",
+        "http://[2002:7f00:1::]/x",
+        "http://[64:ff9b:1::7f00:1]/x",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x",
     ],
 )
 def test_private_and_odd_targets_are_refused(server: Server, url: str) -> None:
@@ -206,6 +215,9 @@ def test_private_and_odd_targets_are_refused(server: Server, url: str) -> None:
 def test_public_addresses_pass_the_check() -> None:
     destination = resolve("https://93.184.215.14/hook?x=1", allow_private=False)
     assert destination.connect_url == "https://93.184.215.14:443/hook?x=1"
+    # A public IPv4 address behind NAT64 or 6to4 is public too.
+    for literal in ("64:ff9b::808:808", "2002:808:808::1"):
+        assert resolve(f"https://[{literal}]/hook", allow_private=False).connect_url.startswith(f"https://[{literal}]")
 
 
 def test_retention_keeps_originals_until_the_clock_passes(hook_server: Server, receiver: Receiver) -> None:

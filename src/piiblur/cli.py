@@ -461,7 +461,7 @@ def redact(
 
     wanted = _categories(categories)
     try:
-        info = probe(source)
+        info = probe(source, get_settings().max_image_pixels)
     except UnsupportedMediaError as error:
         raise _fail(str(error), as_json) from None
     engine = default_engine(get_settings().inference_threads)

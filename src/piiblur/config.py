@@ -88,6 +88,7 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = GIB
     max_video_seconds: float = 600.0
+    max_image_pixels: int = Field(default=100_000_000, ge=1, description="Larger pictures are refused at upload")
     plan_limits: dict[Plan, PlanLimits] = Field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
 
     log_format: LogFormat = Field(default="text", description="text (key=value) or json (one object a line)")
@@ -137,6 +138,13 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or (self.data_dir / "media").resolve().as_uri()
+
+    @property
+    def request_sessions(self) -> int:
+        """Requests that hold a database session at once: the connections of the pool minus those
+        the background threads need (workers and their heartbeats, webhook sender, housekeeper)."""
+        background = 2 * self.workers + 4
+        return max(4, self.database_pool_size + self.database_max_overflow - background)
 
     @property
     def base_url(self) -> str:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await run_in_threadpool(build_context, settings)
+        app.state.session_slots = anyio.Semaphore(settings.request_sessions)
         detection_engine = default_engine(settings.inference_threads)
         queue, housekeeper = await run_in_threadpool(_start_jobs, settings, context, detection_engine)
         dispatcher = WebhookDispatcher(context)

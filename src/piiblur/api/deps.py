@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from piiblur import metrics
@@ -37,9 +38,20 @@ def get_storage(ctx: ContextDep) -> Storage:
     return ctx.storage
 
 
-def get_session(ctx: ContextDep) -> Iterator[Session]:
-    with ctx.sessions() as session:
-        yield session
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A database session for one request, taken only when a connection is sure to be free.
+
+    Sync routes and dependencies hop between pool threads, and a request's session keeps its
+    connection across those hops; with more requests in flight than connections, requests would
+    wait on each other for connections until the pool times out (500s under load). So requests
+    wait here, in the event loop, for one of ``Settings.request_sessions`` slots."""
+    ctx: ServiceContext = request.app.state.context
+    async with request.app.state.session_slots:
+        session = ctx.sessions()
+        try:
+            yield session
+        finally:
+            await run_in_threadpool(session.close)
 
 
 def get_queue(request: Request) -> JobQueue:

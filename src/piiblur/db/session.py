@@ -27,7 +27,12 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine
     """A server database gets a pool per process, checked before use (connections dropped by a
     database restart or a proxy are replaced instead of failing a request)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)

@@ -16,7 +16,9 @@ from PIL import Image, UnidentifiedImageError
 from piiblur.domain import MediaType
 
 IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
-MAX_IMAGE_PIXELS = 20_000 * 20_000
+# Decoding costs about 3 bytes per pixel and redaction several times that: the default limit
+# (``Settings.max_image_pixels``) keeps one photo's peak near 3 GB; larger pictures are refused.
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 
 
 class UnsupportedMediaError(ValueError):
@@ -57,7 +59,7 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def probe(path: Path) -> MediaInfo:
+def probe(path: Path, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> MediaInfo:
     """Identify and validate a media file; raises ``UnsupportedMediaError`` with a user-facing reason."""
     with path.open("rb") as handle:
         head = handle.read(64)
@@ -67,15 +69,17 @@ def probe(path: Path) -> MediaInfo:
     if file_format is None:
         raise UnsupportedMediaError("Unsupported file type. Supported formats: jpg, jpeg, png, webp, mp4, mov, webm")
     if file_format in IMAGE_FORMATS.values():
-        return _probe_image(path, file_format)
+        return _probe_image(path, file_format, max_image_pixels)
     return _probe_video(path, file_format)
 
 
-def _probe_image(path: Path, file_format: str) -> MediaInfo:
+def _probe_image(path: Path, file_format: str, max_pixels: int) -> MediaInfo:
     try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise UnsupportedMediaError("Image is too large (over 400 megapixels)")
+        with Image.open(path) as image:  # reads the header only: the size is known before any decoding
+            if image.width * image.height > max_pixels:
+                raise UnsupportedMediaError(
+                    f"Image is too large ({image.width}x{image.height}; at most {max_pixels // 1_000_000} megapixels)"
+                )
             image.load()  # a full decode: truncated files fail here, not in the worker
             return MediaInfo(MediaType.IMAGE, file_format, image.width, image.height)
     except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as error:

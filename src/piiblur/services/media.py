@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -112,7 +113,7 @@ def _copy_limited(source: BinaryIO, target: BinaryIO, limit: int) -> None:
 
 def _probe_upload(path: Path, settings: Settings) -> MediaInfo:
     try:
-        info = probe(path)
+        info = probe(path, settings.max_image_pixels)
     except UnsupportedMediaError as error:
         raise InvalidInputError(str(error)) from None
     if info.duration_seconds is not None and info.duration_seconds > settings.max_video_seconds:
@@ -122,9 +123,16 @@ def _probe_upload(path: Path, settings: Settings) -> MediaInfo:
 
 
 def _clean_filename(name: str) -> str:
-    """Keep the user's name for display, without any path a browser or client may have sent."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    """Keep the user's name for display, without any path a browser or client may have sent, and
+    without characters that break headers or mislead readers: control characters (a NUL makes
+    every later download's Content-Disposition illegal) and bidirectional overrides."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if not _hidden_character(ch)).strip()
     return (base or "upload")[:255]
+
+
+def _hidden_character(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf") or ch in "\u2028\u2029"
 
 
 def get_media(session: Session, account: Account, media_id: str) -> Media:
@@ -183,7 +191,7 @@ def delete_media(session: Session, storage: Storage, account: Account, media_id:
 
 
 def download_name(media: Media, suffix: str = "") -> str:
-    stem = media.original_filename.rsplit(".", 1)[0] or "media"
+    stem = _clean_filename(media.original_filename).rsplit(".", 1)[0] or "media"  # rows stored before cleaning
     extension = "jpg" if media.file_format == "jpeg" else media.file_format
     return f"{stem}{suffix}.{extension}"
 

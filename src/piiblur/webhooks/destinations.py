@@ -36,9 +36,32 @@ def check_url_syntax(url: str) -> None:
         raise UnsafeDestinationError("Webhook URL must not carry credentials")
 
 
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: IPv4 in the last 32 bits
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a site's own translators
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d, still routed by some stacks
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to through a transition mechanism (mapped, compatible,
+    NAT64, 6to4): a translator or relay on the way would deliver to it."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64_WELL_KNOWN or address in IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Globally reachable, not a cloud metadata service, not multicast; for IPv6, neither the
+    IPv4 address it embeds (an IPv6 literal must not smuggle loopback or a private network in)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in NAT64_LOCAL or address.teredo is not None:
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return inner not in (ipaddress.IPv4Address(0),) and is_public(inner)
     return address.is_global and address not in METADATA_ADDRESSES and not address.is_multicast
 
 
