@@ -124,6 +124,10 @@ def test_bad_uploads_are_refused_with_json_errors(client: Client) -> None:
         assert message in response.json()["error"], (name, response.json())
         assert set(response.json()) == {"error"}
         assert_rate_headers(response)
+    # A megabyte of category is named, not echoed whole.
+    huge = upload(client, jpeg, "a.jpg", "x" * 1_000_000)
+    assert huge.status_code == 422 and len(huge.content) < 1000
+    assert f"Unknown PII category '{'x' * 64}... (1000000 characters)'" in huge.json()["error"]
     assert client.http.get("/api/v1/media").json()["total"] == 0, "nothing may be stored for refused uploads"
 
 
@@ -319,6 +323,15 @@ def test_account_settings_through_the_api(server: Server) -> None:
     refused = client.http.patch("/api/v1/account", json={"retention_hours": -1})
     assert refused.status_code == 422 and "Retention must be between" in refused.json()["error"]
     assert client.http.patch("/api/v1/account", json={}).status_code == 422
+    for not_hours in (False, True, "12", 1.5, None):  # false used to be taken as 0: delete at once
+        answer = client.http.patch("/api/v1/account", json={"retention_hours": not_hours})
+        assert answer.status_code == 422, (not_hours, answer.text)
+    assert client.http.get("/api/v1/account").json()["retention_hours"] == 72
+    schema = client.http.get("/openapi.json").json()["components"]["schemas"]["AccountUpdate"]
+    assert (
+        schema["properties"]["retention_hours"] | {"minimum": 0, "maximum": 8760}
+        == schema["properties"]["retention_hours"]
+    )
 
 
 def test_control_and_bidi_characters_never_reach_a_file_name(client: Client) -> None:

@@ -36,9 +36,15 @@ def test_jobs_survive_a_crash(api_only: Server) -> None:
         session.commit()
     ctx.close()
     api_only.kill()
+    # What a killed process leaves behind: a half-received upload, a half-written result.
+    leftovers = [api_only.data_dir / "tmp" / "upload-half", api_only.data_dir / "tmp" / "job-x" / "redacted.png"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"personal data" * 1000)
 
     restarted = Server(api_only.data_dir, env={"PIIBLUR_WORKERS": "1"}).start()
     try:
+        assert not any(path.exists() for path in leftovers), "scratch files of the dead process are removed"
         client.point_to(restarted)
         for media_id in ids:
             assert client.wait(media_id)["status"] == "completed"

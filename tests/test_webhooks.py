@@ -3,7 +3,9 @@ and retention that deletes originals when promised."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from piiblur.client import InvalidSignatureError, verify_webhook
 from piiblur.db.models import utcnow
 from piiblur.services.retention import delete_due_originals
 from piiblur.webhooks.destinations import UnsafeDestinationError, resolve
+from piiblur.webhooks.sender import send
 from test_api import upload
 from test_cli import piiblur
 
@@ -336,3 +339,60 @@ def test_failed_processing_sends_media_failed(tmp_path: Path, receiver: Receiver
         }
     finally:
         working.stop()
+
+
+class RawReceiver:
+    """A TCP server on loopback that answers every connection with a script of its own: to play
+    receivers that trickle or flood."""
+
+    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.sent = 0
+        self.finished = threading.Event()
+
+        def serve() -> None:
+            connection, _ = self.listener.accept()
+            with connection:
+                connection.recv(65536)
+                with contextlib.suppress(OSError):  # the sender hung up, as it should
+                    answer(connection)
+            self.finished.set()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+
+def test_a_receiver_that_trickles_holds_the_sender_no_longer_than_the_deadline() -> None:
+    """A byte every 0.2 s used to keep the single sender busy for a minute (each read was within
+    its own timeout); the attempt now has one deadline."""
+    stop = threading.Event()
+
+    def trickle(connection: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+            if stop.wait(0.2):
+                return
+            connection.sendall(bytes([byte]))
+
+    receiver = RawReceiver(trickle)
+    outcome = send(receiver.url, "msg_1", b"{}", "whsec_test", timeout=1.0, allow_private=True)
+    stop.set()
+    assert not outcome.delivered and outcome.retryable
+    assert outcome.error == "timed out after 1 s"
+    assert outcome.duration_ms < 5000, "the 8 s trickle was cut at the deadline"
+
+
+def test_a_huge_answer_is_not_read() -> None:
+    """A receiver answering 200 with 300 MB: the sender reads 64 KB and hangs up."""
+
+    def flood(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 300000000\r\n\r\n")
+        chunk = b"x" * 65536
+        for _ in range(300_000_000 // len(chunk)):
+            connection.sendall(chunk)
+            receiver.sent += len(chunk)
+
+    receiver = RawReceiver(flood)
+    outcome = send(receiver.url, "msg_2", b"{}", "whsec_test", timeout=10.0, allow_private=True)
+    assert outcome.delivered and outcome.status_code == 200
+    assert receiver.finished.wait(10)
+    assert receiver.sent < 50_000_000, "the sender stopped reading long before the end"

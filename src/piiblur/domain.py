@@ -57,6 +57,9 @@ class Plan(StrEnum):
 MAX_CATEGORY_ENTRIES = 100
 
 
+SHOWN_VALUE_CHARS = 64  # of a bad value, echoed in the error: enough to recognise it, not a megabyte
+
+
 def parse_categories(raw: list[str]) -> list[PiiCategory]:
     """Turn user input into categories, keeping order and dropping repeats.
 
@@ -76,7 +79,10 @@ def parse_categories(raw: list[str]) -> list[PiiCategory]:
             category = PiiCategory(name)
         except ValueError:
             allowed = ", ".join(c.value for c in PiiCategory)
-            raise ValueError(f"Unknown PII category '{name}'. Allowed values: {allowed}") from None
+            shown = (
+                name if len(name) <= SHOWN_VALUE_CHARS else f"{name[:SHOWN_VALUE_CHARS]}... ({len(name)} characters)"
+            )
+            raise ValueError(f"Unknown PII category '{shown}'. Allowed values: {allowed}") from None
         if category not in categories:
             categories.append(category)
     return categories

@@ -24,7 +24,7 @@ from piiblur.detect import DetectionEngine, default_engine
 from piiblur.jobs import InProcessWorkers, JobQueue
 from piiblur.jobs.housekeeping import Housekeeper
 from piiblur.jobs.webhooks import WebhookDispatcher
-from piiblur.services.context import ServiceContext, build_context
+from piiblur.services.context import ServiceContext, build_context, clear_scratch
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(dashboard.__file__).parent / "static"
@@ -80,6 +80,7 @@ def _start_jobs(
         housekeeper = Housekeeper(context, queue)
         housekeeper.start()
         return queue, housekeeper
+    clear_scratch(settings)
     detection_engine.warm_up()
     workers = InProcessWorkers(context, detection_engine, settings.workers)
     workers.start()

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from piiblur.db.models import Media, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from piiblur.domain import MediaType
+from piiblur.services.accounts import MAX_RETENTION_HOURS
 from piiblur.services.media import keyframe_counts, object_counts
 from piiblur.services.usage import Usage
 
@@ -205,4 +206,6 @@ class AccountOut(BaseModel):
 
 
 class AccountUpdate(BaseModel):
-    retention_hours: int
+    # Strict: JSON false/true or "12" are not hours (false used to be taken as 0). The bounds are
+    # checked by the service (one message for the API, the dashboard and the CLI) and documented.
+    retention_hours: int = Field(strict=True, json_schema_extra={"minimum": 0, "maximum": MAX_RETENTION_HOURS})
