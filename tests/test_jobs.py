@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,21 @@ def test_video_is_redacted_with_its_audio(client: Client, tmp_path: Path) -> Non
         assert sum(1 for _ in container.decode(video=0)) == 20
     usage = client.http.get("/api/v1/usage").json()
     assert usage["video_minutes"]["used"] == 1, "a 2 s clip is billed as one whole minute"
+
+
+def lying_webm(path: Path, real_seconds: float, claimed_seconds: float) -> bytes:
+    """A real WebM whose Segment header claims another duration (the EBML Duration float)."""
+    render_video(path, seconds=real_seconds, fps=5, size=(64, 48), codec="libvpx-vp9")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Duration, an 8-byte float in milliseconds (TimecodeScale 1 ms)
+    assert at > 0, "the muxer wrote no duration"
+    data[at + 3 : at + 11] = struct.pack(">d", claimed_seconds * 1000)
+    return bytes(data)
+
+
+def test_a_video_is_billed_and_limited_by_what_it_holds_not_what_it_claims(client: Client, tmp_path: Path) -> None:
+    """A WebM that says 2 s but holds 70 s used to be billed one minute; its packets are measured."""
+    content = lying_webm(tmp_path / "lies.webm", real_seconds=70, claimed_seconds=2)
+    answer = upload(client, content, "lies.webm", "heads")
+    assert answer.status_code == 201, answer.text
+    assert client.http.get("/api/v1/usage").json()["video_minutes"]["used"] == 2, "70 s are two started minutes"

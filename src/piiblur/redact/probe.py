@@ -103,8 +103,32 @@ def _probe_video(path: Path, file_format: str) -> MediaInfo:
 
 
 def _duration_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    """How long the video really is, from its packets' timestamps: a container header can claim
+    anything (a WebM saying 2 s that holds 700 s was billed a minute and redacted whole). Reading
+    the packets costs one pass over the file, without decoding."""
+    measured = _measured_seconds(container)
+    if measured is not None:
+        return measured
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / 1_000_000
     raise UnsupportedMediaError("Video duration could not be determined")
+
+
+def _measured_seconds(container: av.container.InputContainer) -> float | None:
+    """From the earliest start to the latest end of any packet of any stream; None without timestamps."""
+    start: float | None = None
+    end: float | None = None
+    for packet in container.demux():
+        if packet.pts is None or packet.stream.time_base is None:
+            continue
+        base = packet.stream.time_base
+        first = float(packet.pts * base)
+        last = float((packet.pts + (packet.duration or 0)) * base)
+        start = first if start is None else min(start, first)
+        end = last if end is None else max(end, last)
+    container.seek(0)
+    if start is None or end is None:
+        return None
+    return max(0.0, end - start)
