@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import Client, Server, astronaut, jpeg_with_exif, make_client, png_bytes
-from piiblur.domain import Plan
+from piiblur.domain import PiiCategory, Plan
 
 FACE = (190, 60, 260, 170)  # inside the astronaut's face
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
@@ -398,3 +398,26 @@ def test_sixty_simultaneous_requests_all_succeed(server: Server) -> None:
     with ThreadPoolExecutor(max_workers=60) as pool:
         codes = list(pool.map(ask, range(60)))
     assert codes == [200] * 60
+
+
+def test_the_openapi_document_describes_uploads_keys_and_errors(server: Server) -> None:
+    """Schemathesis found an upload endpoint without a request body, no security scheme (so uploads
+    were never fuzzed) and undocumented 4xx answers: the document now says what the service does."""
+    document = httpx.get(f"{server.url}/openapi.json").json()
+    upload_op = document["paths"]["/api/v1/media/redact"]["post"]
+    form = upload_op["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["file"]["format"] == "binary"
+    assert set(form["properties"]["pii_categories[]"]["items"]["enum"]) == {c.value for c in PiiCategory}
+    assert {"400", "401", "413", "422", "429"} <= set(upload_op["responses"])
+    assert document["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key: `Authorization: Bearer pb_...`",
+    }
+    for path, item in document["paths"].items():
+        if path.startswith("/api/v1/"):
+            for method, operation in item.items():
+                assert operation.get("security") == [{"HTTPBearer": []}], (method, path)
+                assert {"401", "429"} <= set(operation["responses"]), (method, path)
+    detail = document["paths"]["/api/v1/media/{media_id}"]["get"]["responses"]["404"]
+    assert detail["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from piiblur import metrics
@@ -71,19 +72,20 @@ QueueDep = Annotated[JobQueue, Depends(get_queue)]
 DetectionEngineDep = Annotated[DetectionEngine, Depends(get_detection_engine)]
 
 
-def _bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+# Declares the Bearer scheme in the OpenAPI document (clients and fuzzers learn how to
+# authenticate); errors stay ours: a missing or wrong key is the contract's 401 JSON.
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pb_...`")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 
 
-def get_current_account(request: Request, session: SessionDep, settings: SettingsDep) -> Account:
+def get_current_account(request: Request, session: SessionDep, settings: SettingsDep, bearer: BearerDep) -> Account:
     """Authenticate the Bearer key, then count the request against the account's minute limit.
 
     Requests without a valid key are limited too, per client address at the free plan's rate, so
     key guessing is throttled and every response carries rate-limit headers.
     """
     limiter: RateLimiter = request.app.state.rate_limiter
-    token = _bearer_token(request)
+    token = bearer.credentials.strip() or None if bearer is not None else None
     account = authenticate(session, token) if token else None
     if account is None:
         client = request.client.host if request.client else "unknown"

@@ -123,6 +123,25 @@ class UsageResponse(BaseModel):
         )
 
 
+class ErrorBody(BaseModel):
+    """Every error answer of the API: one human-readable message."""
+
+    error: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for the error statuses a route can answer, all with ``ErrorBody``."""
+    reasons = {
+        400: "Malformed request",
+        401: "Invalid or missing API key",
+        404: "Not found (or another account's)",
+        413: "Upload larger than the limit",
+        422: "Invalid input",
+        429: "Rate limit or monthly quota exceeded",
+    }
+    return {code: {"model": ErrorBody, "description": reasons[code]} for code in codes}
+
+
 class Health(BaseModel):
     status: str
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from piiblur.api.deps import CurrentAccount, SessionDep
-from piiblur.api.schemas import AccountOut, AccountUpdate
+from piiblur.api.schemas import AccountOut, AccountUpdate, error_responses
 from piiblur.db.models import Account
 from piiblur.services import accounts as account_service
 
-router = APIRouter(prefix="/account")
+router = APIRouter(prefix="/account", responses=error_responses(401, 422, 429))
 
 
 def _out(account: Account) -> AccountOut:

@@ -17,19 +17,48 @@ from piiblur.api.deps import (
     SettingsDep,
     StorageDep,
 )
-from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary
+from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary, error_responses
 from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.config import Settings
 from piiblur.db.models import Media
-from piiblur.domain import MediaStatus, MediaType
+from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
 from piiblur.storage import Storage
 
-router = APIRouter(prefix="/media")
+router = APIRouter(prefix="/media", responses=error_responses(401, 404, 422, 429))
 
 
-@router.post("/redact", status_code=201, response_model=MediaCreated)
+# The form is parsed by hand (bounded fields, precise errors), so FastAPI cannot infer it: described here.
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "pii_categories[]"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "jpg, png, webp, mp4, mov or webm"},
+                    "pii_categories[]": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": [c.value for c in PiiCategory]},
+                        "description": "Repeat the field, or give one comma-separated value (`pii_categories`)",
+                    },
+                    "obfuscation_type": {"type": "string", "enum": [o.value for o in ObfuscationType]},
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/redact",
+    status_code=201,
+    response_model=MediaCreated,
+    responses=error_responses(400, 413),
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
 async def redact(
     request: Request,
     account: CurrentAccount,

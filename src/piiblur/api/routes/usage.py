@@ -3,10 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from piiblur.api.deps import CurrentAccount, SessionDep, SettingsDep
-from piiblur.api.schemas import UsageResponse
+from piiblur.api.schemas import UsageResponse, error_responses
 from piiblur.services.usage import usage_for
 
-router = APIRouter()
+router = APIRouter(responses=error_responses(401, 429))
 
 
 @router.get("/usage", response_model=UsageResponse)

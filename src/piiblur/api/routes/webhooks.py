@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from piiblur.api.deps import CurrentAccount, SessionDep, SettingsDep
-from piiblur.api.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
+from piiblur.api.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut, error_responses
 from piiblur.services import webhooks as webhook_service
 
-router = APIRouter(prefix="/webhooks")
+router = APIRouter(prefix="/webhooks", responses=error_responses(401, 404, 422, 429))
 
 
 def _wake(request: Request) -> None:
