@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import socket
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +134,29 @@ def test_a_video_is_billed_and_limited_by_what_it_holds_not_what_it_claims(clien
     answer = upload(client, content, "lies.webm", "heads")
     assert answer.status_code == 201, answer.text
     assert client.http.get("/api/v1/usage").json()["video_minutes"]["used"] == 2, "70 s are two started minutes"
+
+
+def test_a_chunked_upload_far_over_the_limit_is_stopped_while_it_arrives(api_only: Server) -> None:
+    """A chunked body has no length to check up front: it used to be spooled whole (1.1 GB to
+    $TMPDIR) before the 413. It is now counted as it arrives and refused at the limit: the 413
+    comes back while the client is still sending."""
+    client = make_client(api_only)
+    with socket.create_connection(("127.0.0.1", api_only.port), timeout=30) as connection:
+        head = (
+            "POST /api/v1/media/redact HTTP/1.1\r\nHost: test\r\n"
+            f"Authorization: Bearer {client.api_key}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        connection.sendall(head.encode())
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n'
+        connection.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        chunk = b"\0" * 1_000_000
+        sent_mb = 0
+        while sent_mb < 400 and not select.select([connection], [], [], 0)[0]:
+            connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent_mb += 1
+        answer = connection.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert '"error":"File is larger than the limit"' in answer
+    assert sent_mb < 100, f"{sent_mb} MB sent before the refusal of a body over its 1.3 MB limit"
+    assert client.http.get("/api/v1/media").json()["total"] == 0

@@ -27,6 +27,7 @@ from piiblur.jobs.webhooks import WebhookDispatcher
 from piiblur.services.context import ServiceContext, build_context, clear_scratch
 
 API_PREFIX = "/api/v1"
+FORM_FIELDS_ALLOWANCE = 1024 * 1024  # multipart headers and the fields beside the file
 STATIC_DIR = Path(dashboard.__file__).parent / "static"
 
 
@@ -55,7 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(dispatcher.stop)
             context.close()
 
-    app = FastAPI(title="PiiBlur", version=__version__, lifespan=lifespan)
+    # Bodies are counted as they arrive, chunked ones too: an upload far over the limit is refused
+    # once the limit (plus room for the form's other fields) has been read, not after spooling it all.
+    body_limit = settings.max_upload_bytes + FORM_FIELDS_ALLOWANCE
+    app = FastAPI(title="PiiBlur", version=__version__, lifespan=lifespan, max_body_size=body_limit)
     install_error_handlers(app)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware)  # added last: outermost, so it times and tags everything

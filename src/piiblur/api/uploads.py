@@ -46,6 +46,9 @@ def _form_error(error: Exception) -> Exception:
     """Starlette reports the parser's bounds as a 400 whose text says which; a broken body as
     "Invalid multipart data.", with the parser's own reason only in the exception chain."""
     detail = str(error.detail) if isinstance(error, StarletteHTTPException) else ""
+    if _body_too_large(error):  # the app's body limit stopped the body while it arrived (chunked too)
+        log.info("upload refused while arriving: over the body limit")
+        return PayloadTooLargeError("File is larger than the limit")
     if detail.startswith("Too many fields"):
         log.info("upload form refused: %s", detail)
         return InvalidInputError(
@@ -60,6 +63,16 @@ def _form_error(error: Exception) -> Exception:
         return InvalidInputError(f"A form field other than the file is too large: {detail}")
     log.warning("malformed multipart body: %s", _root_cause(error))
     return HTTPException(400, "Malformed multipart body")
+
+
+def _body_too_large(error: BaseException) -> bool:
+    """Somewhere in the chain: Starlette's 413 from counting the body as it is received."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, StarletteHTTPException) and current.status_code == 413:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _root_cause(error: BaseException) -> BaseException:
