@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,18 +90,20 @@ class S3Server:
             "PIIBLUR_S3_SECRET_ACCESS_KEY": self.secret_key,
         }
 
-    def keys(self, prefix: str = "") -> list[str]:
+    def client(self) -> Any:
         import boto3
 
-        client = boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
         )
+
+    def keys(self, prefix: str = "") -> list[str]:
         found: list[str] = []
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             found.extend(item["Key"] for item in page.get("Contents", []))
         return found
 
@@ -116,15 +119,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     try:
         _wait_for_port(port, process, "moto_server")
         server = S3Server(f"http://127.0.0.1:{port}", f"piiblur-{uuid.uuid4().hex[:8]}")
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=server.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key,
-        ).create_bucket(Bucket=server.bucket)
+        server.client().create_bucket(Bucket=server.bucket)
         assert httpx.get(server.endpoint, timeout=5).status_code == 200
         yield server
     finally:

@@ -23,7 +23,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -34,7 +33,7 @@ from piiblur.services.context import build_context
 from piiblur.services.processing import claim
 from services import RedisServer, S3Server, redis_server, s3_server
 from test_api import upload
-from test_postgres import ADMIN_DSN, postgres_url
+from test_postgres import fresh_database, postgres_url
 from test_segments import timestamps
 from test_video import stream_facts, uncovered_frames
 from test_webhooks import Receiver, add_webhook, receiver
@@ -112,17 +111,8 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet_database() -> Iterator[str]:
-    try:
-        admin = psycopg.connect(ADMIN_DSN, autocommit=True)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({error}): fleet tests not run")
-    name = f"piiblur_fleet_{uuid.uuid4().hex[:8]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database("piiblur_fleet") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

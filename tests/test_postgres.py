@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -17,20 +18,26 @@ from test_api import upload
 ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
+@contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """A new database on the local PostgreSQL server, dropped afterwards; skips without a server."""
     try:
         admin = psycopg.connect(ADMIN_DSN, autocommit=True)
     except psycopg.OperationalError as error:
         pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({error})")
-    name = f"piiblur_test_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with fresh_database("piiblur_test") as url:
+        yield url
 
 
 def test_service_runs_on_postgresql(postgres_url: str, tmp_path: Path) -> None:

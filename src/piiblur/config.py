@@ -131,6 +131,13 @@ class Settings(BaseSettings):
             return self
         return self.model_copy(update={"data_dir": self._absolute(data_dir)})
 
+    def scratch_dir(self) -> Path:
+        """Where uploads are spooled and jobs keep their working files: inside the state folder
+        (personal data never lands in the system's temporary folder), created on first use."""
+        folder = self.data_dir / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'piiblur.db').resolve()}"

@@ -29,13 +29,11 @@ def clear_scratch(settings: Settings) -> None:
     in ``data_dir/tmp`` by a process that was killed (half-received uploads, half-written results)
     hold personal data and are never used again. (A fleet's processes each keep their own data
     folder; this runs only where one process owns it.)"""
-    scratch = settings.data_dir / "tmp"
-    if scratch.is_dir():
-        for entry in scratch.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+    for entry in settings.scratch_dir().iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def build_context(settings: Settings, migrate: bool = True) -> ServiceContext:

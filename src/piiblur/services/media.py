@@ -57,9 +57,7 @@ def submit_media(
     unsupported = [c.value for c in request.categories if c not in supported]
     if unsupported:
         raise InvalidInputError(f"No detector is installed for: {', '.join(unsupported)}")
-    scratch = settings.data_dir / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=scratch, prefix="upload-") as spooled:
+    with tempfile.NamedTemporaryFile(dir=settings.scratch_dir(), prefix="upload-") as spooled:
         _copy_limited(upload, spooled, settings.max_upload_bytes)  # type: ignore[arg-type]
         spooled.flush()
         size = spooled.tell()

@@ -247,6 +247,14 @@ def settle(session: Session, claimed: Claim, **values: object) -> bool:
     return True
 
 
+def result_key_for(media: Media, claimed: Claim) -> str:
+    """One key per attempt: a worker that lost its claim deletes its own file, never the winner's."""
+    assert media.original_key is not None
+    extension = media.original_key.rsplit(".", 1)[-1]
+    suffix = "" if claimed.attempt <= 1 else f"-{claimed.attempt}"
+    return f"results/{media.account_id}/{media.id}{suffix}.{extension}"
+
+
 def _run_pipeline(
     ctx: ServiceContext, engine: DetectionEngine, media: Media, claimed: Claim
 ) -> tuple[str, list[dict[str, object]]]:
@@ -255,13 +263,9 @@ def _run_pipeline(
     categories = [PiiCategory(c) for c in media.pii_categories]
     obfuscation = ObfuscationType(media.obfuscation_type)
     extension = media.original_key.rsplit(".", 1)[-1]
-    # One key per attempt: a worker that lost its claim deletes its own file, never the winner's.
-    suffix = "" if claimed.attempt <= 1 else f"-{claimed.attempt}"
-    result_key = f"results/{media.account_id}/{media.id}{suffix}.{extension}"
-    scratch = ctx.settings.data_dir / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
+    result_key = result_key_for(media, claimed)
     kind = media.media_type
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp, ExitStack() as held:
+    with tempfile.TemporaryDirectory(dir=ctx.settings.scratch_dir()) as tmp, ExitStack() as held:
         with timed(kind, "fetch"):
             source = held.enter_context(ctx.storage.local_copy(media.original_key))
         target = Path(tmp) / f"redacted.{extension}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +27,15 @@ from piiblur.logs import log_context
 from piiblur.redact.segments import Segment, SegmentDetections, join_segments, merge_detections, plan_segments
 from piiblur.redact.video import redact_video
 from piiblur.services.context import ServiceContext
-from piiblur.services.processing import Claim, Heartbeat, finish_completed, finish_failed, media_heartbeat, timed
+from piiblur.services.processing import (
+    Claim,
+    Heartbeat,
+    finish_completed,
+    finish_failed,
+    media_heartbeat,
+    result_key_for,
+    timed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +120,15 @@ def redact_segment(ctx: ServiceContext, engine: DetectionEngine, media_id: str, 
         media = _current(session, media_id, attempt)
         if media is None:
             return False
-        before = session.get(VideoSegment, (media_id, attempt, index))
-        if before is not None and _exhausted(before, ctx.settings):
-            log.error("media %s segment %d killed its worker %d times: the item fails", media_id, index, before.claims)
+        row = session.get(VideoSegment, (media_id, attempt, index))
+        if row is not None and _exhausted(row, ctx.settings):
+            log.error("media %s segment %d killed its worker %d times: the item fails", media_id, index, row.claims)
             finish_failed(session, Claim(media_id, attempt))
             return False
-        if not _claim_segment(session, media_id, attempt, index, ctx.settings):
+        if row is None or not _claim_segment(session, media_id, attempt, index, ctx.settings):
             return False
-        row = session.get(VideoSegment, (media_id, attempt, index))
-        assert row is not None and media.original_key is not None
-        segment = Segment(index, row.start_pts, row.end_pts, row.first_frame, row.frames, row.margin_pts)
+        assert media.original_key is not None
+        segment = _segment_of(row)
         log.info("media %s segment %d claimed (claim %d)", media_id, index, row.claims)
         extension = media.original_key.rsplit(".", 1)[-1]
         part_key = f"segments/{media.account_id}/{media_id}-{attempt}-{index}.{extension}"
@@ -162,9 +170,10 @@ def _redact_part(
     original_key, file_format = media.original_key, media.file_format
     categories = [PiiCategory(c) for c in media.pii_categories]
     obfuscation = ObfuscationType(media.obfuscation_type)
-    scratch = ctx.settings.data_dir / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp, ctx.storage.local_copy(original_key) as source:
+    with (
+        tempfile.TemporaryDirectory(dir=ctx.settings.scratch_dir()) as tmp,
+        ctx.storage.local_copy(original_key) as source,
+    ):
         target = Path(tmp) / f"part.{original_key.rsplit('.', 1)[-1]}"
         with timed(MediaType.VIDEO.value, "redact segment"):
             result = redact_video(
@@ -226,15 +235,8 @@ def join(ctx: ServiceContext, media_id: str, attempt: int) -> None:
             return
         account = session.get(Account, media.account_id)
         assert account is not None and media.original_key is not None
-        extension = media.original_key.rsplit(".", 1)[-1]
-        suffix = "" if attempt <= 1 else f"-{attempt}"
-        result_key = f"results/{media.account_id}/{media.id}{suffix}.{extension}"
-        parts = [
-            SegmentDetections(
-                Segment(r.index, r.start_pts, r.end_pts, r.first_frame, r.frames, r.margin_pts), r.detections or []
-            )
-            for r in rows
-        ]
+        result_key = result_key_for(media, claimed)
+        parts = [SegmentDetections(_segment_of(r), r.detections or []) for r in rows]
         part_keys = [r.result_key for r in rows if r.result_key is not None]
         try:
             with timed(MediaType.VIDEO.value, "join"):
@@ -251,18 +253,17 @@ def join(ctx: ServiceContext, media_id: str, attempt: int) -> None:
 def _join_parts(
     ctx: ServiceContext, original_key: str, part_keys: list[str], result_key: str, file_format: str
 ) -> None:
-    scratch = ctx.settings.data_dir / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp, ctx.storage.local_copy(original_key) as original:
-        local_parts = []
-        for number, key in enumerate(part_keys):
-            with ctx.storage.local_copy(key) as part:
-                copy = Path(tmp) / f"part{number}{part.suffix}"
-                copy.write_bytes(part.read_bytes())
-                local_parts.append(copy)
+    """The parts are read where storage has them (local files as they are, S3 as scratch copies)."""
+    with tempfile.TemporaryDirectory(dir=ctx.settings.scratch_dir()) as tmp, ExitStack() as held:
+        original = held.enter_context(ctx.storage.local_copy(original_key))
+        local_parts = [held.enter_context(ctx.storage.local_copy(key)) for key in part_keys]
         target = Path(tmp) / f"joined.{original_key.rsplit('.', 1)[-1]}"
         join_segments(original, local_parts, target, file_format)
         ctx.storage.save_file(result_key, target)
+
+
+def _segment_of(row: VideoSegment) -> Segment:
+    return Segment(row.index, row.start_pts, row.end_pts, row.first_frame, row.frames, row.margin_pts)
 
 
 def _forget_segments(ctx: ServiceContext, media_id: str, part_keys: list[str]) -> None:

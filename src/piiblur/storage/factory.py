@@ -29,6 +29,6 @@ def storage_from_settings(settings: Settings) -> Storage:
             region=settings.s3_region,
             access_key_id=settings.s3_access_key_id,
             secret_access_key=settings.s3_secret_access_key,
-            scratch_dir=settings.data_dir / "tmp",
+            scratch_dir=settings.scratch_dir(),
         )
     raise ValueError(f"unsupported storage URL scheme {parsed.scheme!r} (supported: file://, s3://)")

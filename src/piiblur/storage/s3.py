@@ -75,8 +75,6 @@ class S3Storage:
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
-        if self.scratch_dir is not None:
-            self.scratch_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.scratch_dir, prefix="s3-") as folder:
             path = Path(folder) / Path(key).name
             try:
