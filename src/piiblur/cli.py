@@ -97,6 +97,7 @@ def serve(
     import uvicorn
 
     from piiblur.api.app import create_app
+    from piiblur.api.slow_clients import header_deadline_protocol
     from piiblur.logs import configure_logging
 
     defaults = _settings(data_dir)
@@ -104,7 +105,14 @@ def serve(
     settings = defaults.model_copy(update={"host": host or defaults.host, "port": port or defaults.port})
     configure_logging(settings.log_format, settings.log_level)
     typer.echo(f"PiiBlur state in {settings.data_dir}", err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        http=header_deadline_protocol(settings.request_header_timeout_seconds),
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

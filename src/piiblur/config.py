@@ -82,6 +82,14 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Slow clients (api/slow_clients.py): an unfinished request must not hold a connection for ever.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a request's headers take")
+    request_body_idle_seconds: float = Field(
+        default=30.0, gt=0, description="Longest pause while a request body arrives (a lying Content-Length)"
+    )
+    min_upload_bytes_per_second: int = Field(
+        default=1024, ge=0, description="Slowest average body rate, checked once the body has taken the idle time"
+    )
 
     workers: int = Field(default=1, ge=0, description="In-process worker threads; 0 runs the API alone")
     worker_poll_seconds: float = 2.0

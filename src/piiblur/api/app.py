@@ -3,6 +3,7 @@ process, the worker pool that processes uploads."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from piiblur.api.errors import install_error_handlers
 from piiblur.api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from piiblur.api.request_log import RequestLogMiddleware
 from piiblur.api.routes import account, health, media, usage, webhooks
+from piiblur.api.slow_clients import BodyDeadlineMiddleware
 from piiblur.config import Settings, get_settings
 from piiblur.dashboard import routes as dashboard_routes
 from piiblur.detect import DetectionEngine, default_engine
@@ -37,6 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = await run_in_threadpool(build_context, settings)
+        # Uploads over a megabyte are spooled by Starlette's form parser to the temporary folder:
+        # make that the state folder's scratch, so personal data stays where the operator put it.
+        tempfile.tempdir = str(settings.scratch_dir())
         app.state.session_slots = anyio.Semaphore(settings.request_sessions)
         detection_engine = default_engine(settings.inference_threads)
         queue, housekeeper = await run_in_threadpool(_start_jobs, settings, context, detection_engine)
@@ -62,6 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="PiiBlur", version=__version__, lifespan=lifespan, max_body_size=body_limit)
     install_error_handlers(app)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(
+        BodyDeadlineMiddleware,
+        idle_seconds=settings.request_body_idle_seconds,
+        min_bytes_per_second=settings.min_upload_bytes_per_second,
+    )
     app.add_middleware(RequestLogMiddleware)  # added last: outermost, so it times and tags everything
     app.include_router(health.router)
     app.include_router(media.router, prefix=API_PREFIX)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from piiblur import metrics
 from piiblur.api.request_log import HEADER, STATE_KEY
@@ -33,9 +34,25 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return _method_not_allowed(request)
     return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+def _method_not_allowed(request: Request) -> Response:
+    """Starlette's 405 names only the methods of the first route on the path; a path served by
+    several routes (GET and DELETE of one media) has them all in ``Allow``. ``OPTIONS`` is answered
+    with the same header and no error (RFC 9110)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    allow = {"Allow": ", ".join(sorted(methods | {"OPTIONS"}))}
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers=allow)
+    return error_response(405, "Method Not Allowed", allow)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

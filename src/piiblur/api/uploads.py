@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from piiblur.api.slow_clients import RequestBodyTooSlowError
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media
 from piiblur.domain import MAX_CATEGORY_ENTRIES, ObfuscationType, PiiCategory, parse_categories
@@ -45,40 +46,56 @@ async def read_upload_form(request: Request, settings: Settings) -> FormData:
 def _form_error(error: Exception) -> Exception:
     """Starlette reports the parser's bounds as a 400 whose text says which; a broken body as
     "Invalid multipart data.", with the parser's own reason only in the exception chain."""
-    detail = str(error.detail) if isinstance(error, StarletteHTTPException) else ""
+    if (too_slow := _too_slow(error)) is not None:
+        log.info("upload refused while arriving: %s", too_slow.detail)
+        return too_slow
     if _body_too_large(error):  # the app's body limit stopped the body while it arrived (chunked too)
         log.info("upload refused while arriving: over the body limit")
         return PayloadTooLargeError("File is larger than the limit")
-    if detail.startswith("Too many fields"):
-        log.info("upload form refused: %s", detail)
-        return InvalidInputError(
-            f"Too many form fields: at most {MAX_FORM_FIELDS} (pii_categories takes at most "
-            f"{MAX_CATEGORY_ENTRIES} entries)"
-        )
-    if detail.startswith("Too many files"):
-        log.info("upload form refused: %s", detail)
-        return InvalidInputError("Send one file per request (field 'file')")
-    if "exceeded maximum size" in detail:
-        log.info("upload form refused: %s", detail)
-        return InvalidInputError(f"A form field other than the file is too large: {detail}")
+    if (bound := _bound_exceeded(error)) is not None:
+        log.info("upload form refused: %s", bound)
+        return InvalidInputError(bound)
     log.warning("malformed multipart body: %s", _root_cause(error))
     return HTTPException(400, "Malformed multipart body")
 
 
+def _bound_exceeded(error: Exception) -> str | None:
+    """Which of the parser's bounds the form went past, in the user's terms; None for none."""
+    detail = str(error.detail) if isinstance(error, StarletteHTTPException) else ""
+    if detail.startswith("Too many fields"):
+        return (
+            f"Too many form fields: at most {MAX_FORM_FIELDS} "
+            f"(pii_categories takes at most {MAX_CATEGORY_ENTRIES} entries)"
+        )
+    if detail.startswith("Too many files"):
+        return "Send one file per request (field 'file')"
+    if "exceeded maximum size" in detail:
+        return f"A form field other than the file is too large: {detail}"
+    if "Maximum header size exceeded" in str(_root_cause(error)):  # python-multipart's bound per part header
+        return "A form part's header is too long (a file name takes at most 4,000 characters)"
+    return None
+
+
 def _body_too_large(error: BaseException) -> bool:
     """Somewhere in the chain: Starlette's 413 from counting the body as it is received."""
-    current: BaseException | None = error
-    while current is not None:
-        if isinstance(current, StarletteHTTPException) and current.status_code == 413:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(isinstance(link, StarletteHTTPException) and link.status_code == 413 for link in _chain(error))
+
+
+def _too_slow(error: BaseException) -> RequestBodyTooSlowError | None:
+    """Somewhere in the chain: the body deadline, raised by ``receive`` inside the parser."""
+    return next((link for link in _chain(error) if isinstance(link, RequestBodyTooSlowError)), None)
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    while (inner := error.__cause__ or error.__context__) is not None:
-        error = inner
-    return error
+    *_, last = _chain(error)
+    return last
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    current: BaseException | None = error
+    while current is not None:
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 async def submit_form(

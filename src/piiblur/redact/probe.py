@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import av.container
 from PIL import Image, UnidentifiedImageError
 
 from piiblur.domain import MediaType
@@ -19,6 +20,16 @@ IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
 # Decoding costs about 3 bytes per pixel and redaction several times that: the default limit
 # (``Settings.max_image_pixels``) keeps one photo's peak near 3 GB; larger pictures are refused.
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+
+# The largest frame of the largest H.264/HEVC level (6.2: 8192x4320). A video declaring more
+# (16384x16384 would take 400 MB a frame, times the frames in flight) is refused before decoding,
+# and the decoder is told the same bound, for a bitstream whose frames differ from its header.
+MAX_VIDEO_PIXELS = 8192 * 4320
+# FFmpeg reads the uploaded file and nothing else: no other protocol (a crafted container cannot
+# make it open a URL or another local file), no external data references, and the demuxer that the
+# sniffed bytes named (never one FFmpeg guesses, such as a playlist).
+DEMUXERS = {"mp4": "mov", "mov": "mov", "webm": "matroska"}
+SAFE_INPUT_OPTIONS = {"protocol_whitelist": "file", "enable_drefs": "0"}
 
 
 class UnsupportedMediaError(ValueError):
@@ -82,16 +93,35 @@ def _probe_image(path: Path, file_format: str, max_pixels: int) -> MediaInfo:
                 )
             image.load()  # a full decode: truncated files fail here, not in the worker
             return MediaInfo(MediaType.IMAGE, file_format, image.width, image.height)
-    except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:  # Pillow's own guard, before the size is even read
+        raise UnsupportedMediaError(f"Image is too large (at most {max_pixels // 1_000_000} megapixels)") from error
+    except (OSError, UnidentifiedImageError, SyntaxError) as error:
         raise UnsupportedMediaError(f"Image file is corrupt or truncated ({file_format})") from error
+
+
+def open_video(path: Path) -> av.container.InputContainer:
+    """A video opened for reading with the guards above; raises ``UnsupportedMediaError`` for a
+    file whose bytes do not name a supported video container."""
+    with path.open("rb") as handle:
+        file_format = sniff_format(handle.read(64))
+    if file_format not in DEMUXERS:
+        raise UnsupportedMediaError("Not a supported video container (mp4, mov, webm)")
+    container = av.open(str(path), format=DEMUXERS[file_format], options=SAFE_INPUT_OPTIONS)
+    for stream in container.streams.video:
+        stream.codec_context.options = {"max_pixels": str(MAX_VIDEO_PIXELS)}
+    return container
 
 
 def _probe_video(path: Path, file_format: str) -> MediaInfo:
     try:
-        with av.open(str(path)) as container:
+        with open_video(path) as container:
             if not container.streams.video:
                 raise UnsupportedMediaError("Video file has no video stream")
             stream = container.streams.video[0]
+            if stream.width * stream.height > MAX_VIDEO_PIXELS:
+                raise UnsupportedMediaError(
+                    f"Video frames are too large ({stream.width}x{stream.height}; at most 8192x4320)"
+                )
             duration = _duration_seconds(container, stream)
             for _frame in container.decode(stream):
                 break

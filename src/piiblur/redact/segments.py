@@ -21,6 +21,7 @@ from typing import Any
 import av
 
 from piiblur.detect import Box
+from piiblur.redact.probe import open_video
 from piiblur.redact.video import CONTAINER_FORMATS, MAX_STRIDE, FrameWindow
 
 MARGIN_SECONDS = 1.0  # decoded beyond each border: more than the longest keyframe stride (20 frames) at 30 fps
@@ -47,7 +48,7 @@ class Segment:
 def plan_segments(source: Path, seconds: float) -> list[Segment]:
     """Segments of about ``seconds`` each, starting at keyframes (a decoder can start there).
     One segment when the video is short or its packets carry no timestamps."""
-    with av.open(str(source)) as container:
+    with open_video(source) as container:
         stream = container.streams.video[0]
         base = stream.time_base or Fraction(1, 90000)
         packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.pts is not None and p.size]
@@ -74,8 +75,8 @@ def join_segments(original: Path, parts: Sequence[Path], target: Path, file_form
     nothing is decoded or encoded again. Container metadata is not copied."""
     options = {"movflags": "+faststart"} if file_format in ("mp4", "mov") else {}
     with (
-        av.open(str(original)) as source,
-        av.open(str(parts[0])) as first,
+        open_video(original) as source,
+        open_video(parts[0]) as first,
         av.open(str(target), "w", format=CONTAINER_FORMATS[file_format], options=options) as out,
     ):
         out_video = out.add_stream_from_template(first.streams.video[0])
@@ -94,7 +95,7 @@ def join_segments(original: Path, parts: Sequence[Path], target: Path, file_form
 
 def _video_packets(parts: Sequence[Path], kind: int) -> Iterator[tuple[float, int, av.Packet[Any]]]:
     for part in parts:
-        with av.open(str(part)) as container:
+        with open_video(part) as container:
             yield from _packets(container, container.streams.video[0], kind)
 
 

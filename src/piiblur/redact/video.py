@@ -35,6 +35,7 @@ from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.redact import tracking
 from piiblur.redact.muxing import BackgroundMuxer, planes_of
 from piiblur.redact.obfuscate import Plane
+from piiblur.redact.probe import open_video
 from piiblur.redact.tracking import Keyframe, TrackLedger
 
 VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
@@ -314,7 +315,7 @@ def redact_video(
     rotation = _display_rotation(source)
     options = {"movflags": "+faststart"} if file_format in ("mp4", "mov") else {}
     with (
-        av.open(str(source)) as inp,
+        open_video(source) as inp,
         av.open(str(target), "w", format=CONTAINER_FORMATS[file_format], options=options) as out,
     ):
         in_video = inp.streams.video[0]
@@ -397,7 +398,7 @@ def _windowed(
 
 def _display_rotation(source: Path) -> int:
     """The rotation players apply (phones record sideways and say so in side data)."""
-    with av.open(str(source)) as container:
+    with open_video(source) as container:
         for frame in container.decode(video=0):
             return round(frame.rotation or 0)
     return 0
