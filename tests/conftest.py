@@ -56,6 +56,7 @@ class Server:
 
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
+    command_prefix: list[str] = field(default_factory=list)  # e.g. prlimit, to run it under limits
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -77,7 +78,10 @@ class Server:
         log_path = self.data_dir.parent / f"server-{self.port}.log"
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "piiblur", "serve", "--port", str(self.port)], env=env, stdout=log, stderr=log
+                [*self.command_prefix, sys.executable, "-m", "piiblur", "serve", "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=log,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

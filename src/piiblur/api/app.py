@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from piiblur import __version__, dashboard
 from piiblur.api.errors import install_error_handlers
+from piiblur.api.methods import AllowedMethods
 from piiblur.api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from piiblur.api.request_log import RequestLogMiddleware
 from piiblur.api.routes import account, health, media, usage, webhooks
@@ -73,12 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         min_bytes_per_second=settings.min_upload_bytes_per_second,
     )
     app.add_middleware(RequestLogMiddleware)  # added last: outermost, so it times and tags everything
-    app.include_router(health.router)
-    app.include_router(media.router, prefix=API_PREFIX)
-    app.include_router(usage.router, prefix=API_PREFIX)
-    app.include_router(webhooks.router, prefix=API_PREFIX)
-    app.include_router(account.router, prefix=API_PREFIX)
+    app.state.allowed_methods = allowed = AllowedMethods()
+    routers = [(health.router, ""), *((module.router, API_PREFIX) for module in (media, usage, webhooks, account))]
+    for router, prefix in [*routers, (dashboard_routes.router, "")]:
+        app.include_router(router, prefix=prefix)
+        allowed.add(router, prefix)
     install_dashboard(app)
+    allowed.add(app.router)  # the app's own routes: /, /favicon.ico, the OpenAPI document
     return app
 
 
@@ -102,9 +104,8 @@ def _start_jobs(
 
 
 def install_dashboard(app: FastAPI) -> None:
-    """The dashboard pages, their static files, and ``/`` leading to them."""
+    """The dashboard's static files, its login redirect, and ``/`` leading to its pages."""
     app.mount("/dashboard/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(dashboard_routes.router)
 
     async def to_login(_request: Request, _exc: Exception) -> Response:
         return RedirectResponse("/dashboard/login", status_code=303)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
 
 from piiblur import metrics
+from piiblur.api.methods import AllowedMethods
 from piiblur.api.request_log import HEADER, STATE_KEY
 from piiblur.services.errors import (
     InvalidInputError,
@@ -42,14 +43,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _method_not_allowed(request: Request) -> Response:
-    """Starlette's 405 names only the methods of the first route on the path; a path served by
-    several routes (GET and DELETE of one media) has them all in ``Allow``. ``OPTIONS`` is answered
-    with the same header and no error (RFC 9110)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, BaseRoute) and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    allow = {"Allow": ", ".join(sorted(methods | {"OPTIONS"}))}
+    """Every method of the path in ``Allow``; ``OPTIONS`` answered with it and no error (RFC 9110)."""
+    allowed: AllowedMethods = request.app.state.allowed_methods
+    allow = {"Allow": ", ".join(allowed.for_path(request.url.path))}
     if request.method == "OPTIONS":
         return Response(status_code=204, headers=allow)
     return error_response(405, "Method Not Allowed", allow)
@@ -71,6 +67,20 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(SERVICE_STATUS.get(type(exc), 400), str(exc))
 
 
+# The database could not be reached or answered in time (a restart, a failover, a full pool): the
+# request did nothing, and the same request succeeds once it is back; the pool replaces the
+# broken connections by itself (``pool_pre_ping``).
+DATABASE_UNAVAILABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
+RETRY_AFTER_SECONDS = 5
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+    metrics.REFUSALS.labels("database_unavailable").inc()
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return error_response(503, "The database is unavailable; retry in a few seconds", headers)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Runs outside the request-log middleware (Starlette calls it last), so the request id comes
     from the request's state, for the log line and for the user to quote."""
@@ -85,4 +95,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceError, _service_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from piiblur.db.models import Media, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from piiblur.domain import MediaType
@@ -135,9 +136,11 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         400: "Malformed request",
         401: "Invalid or missing API key",
         404: "Not found (or another account's)",
+        408: "Request body arrived too slowly (paused, or under the minimum rate)",
         413: "Upload larger than the limit",
         422: "Invalid input",
         429: "Rate limit or monthly quota exceeded",
+        503: "The database is unavailable for a moment (Retry-After)",
     }
     return {code: {"model": ErrorBody, "description": reasons[code]} for code in codes}
 
@@ -224,7 +227,17 @@ class AccountOut(BaseModel):
     retention_hours: int
 
 
+def _json_integer(value: object) -> object:
+    """What JSON Schema calls an integer: a number with no fraction (12 or 12.0). JSON false/true
+    or "12" are not hours (false used to be taken as 0)."""
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
 class AccountUpdate(BaseModel):
-    # Strict: JSON false/true or "12" are not hours (false used to be taken as 0). The bounds are
-    # checked by the service (one message for the API, the dashboard and the CLI) and documented.
-    retention_hours: int = Field(strict=True, json_schema_extra={"minimum": 0, "maximum": MAX_RETENTION_HOURS})
+    # The bounds are checked by the service (one message for the API, the dashboard and the CLI)
+    # and documented here.
+    retention_hours: Annotated[int, BeforeValidator(_json_integer)] = Field(
+        json_schema_extra={"minimum": 0, "maximum": MAX_RETENTION_HOURS}
+    )

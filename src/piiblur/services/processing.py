@@ -6,6 +6,7 @@ Queue adapters (``piiblur.jobs``) decide *when* this runs and on which worker; t
 
 from __future__ import annotations
 
+import errno
 import logging
 import tempfile
 import threading
@@ -35,6 +36,7 @@ from piiblur.services.usage import still_within_quota
 log = logging.getLogger(__name__)
 
 PROCESSING_FAILED = "Processing failed"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # no space, over quota, over the file size limit
 
 
 @dataclass(frozen=True)
@@ -219,10 +221,10 @@ def _process(ctx: ServiceContext, engine: DetectionEngine, claimed: Claim) -> No
             return
         try:
             result_key, detections = _run_pipeline(ctx, engine, media, claimed)
-        except Exception:
+        except Exception as error:
             log.exception("processing %s failed", claimed.media_id)
             session.rollback()
-            finish_failed(session, claimed)
+            finish_failed(session, claimed, failure_message(error))
             metrics.JOBS_FINISHED.labels(media.media_type, "failed").inc()
             return
         finish_completed(ctx, session, claimed, account, result_key, detections)
@@ -354,10 +356,15 @@ def finish_completed(
     session.commit()
 
 
-def finish_failed(session: Session, claimed: Claim) -> None:
-    if not settle(
-        session, claimed, status=MediaStatus.FAILED.value, error_message=PROCESSING_FAILED, processed_at=None
-    ):
+def failure_message(error: BaseException) -> str:
+    """What the user reads on a failed job: the cause, where it is one they can act on or wait out."""
+    if getattr(error, "errno", None) in DISK_FULL:
+        return "Processing failed: the server's disk is full, so the result could not be written; retry later"
+    return PROCESSING_FAILED
+
+
+def finish_failed(session: Session, claimed: Claim, message: str = PROCESSING_FAILED) -> None:
+    if not settle(session, claimed, status=MediaStatus.FAILED.value, error_message=message, processed_at=None):
         session.rollback()
         return
     media = session.get(Media, claimed.media_id)

@@ -30,6 +30,7 @@ from piiblur.services.context import ServiceContext
 from piiblur.services.processing import (
     Claim,
     Heartbeat,
+    failure_message,
     finish_completed,
     finish_failed,
     media_heartbeat,
@@ -241,10 +242,10 @@ def join(ctx: ServiceContext, media_id: str, attempt: int) -> None:
         try:
             with timed(MediaType.VIDEO.value, "join"):
                 _join_parts(ctx, media.original_key, part_keys, result_key, media.file_format)
-        except Exception:
+        except Exception as error:
             log.exception("joining %s failed", media_id)
             session.rollback()
-            finish_failed(session, claimed)
+            finish_failed(session, claimed, failure_message(error))
             return
         finish_completed(ctx, session, claimed, account, result_key, merge_detections(parts))
     _forget_segments(ctx, media_id, part_keys)

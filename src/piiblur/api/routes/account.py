@@ -9,7 +9,7 @@ from piiblur.api.schemas import AccountOut, AccountUpdate, error_responses
 from piiblur.db.models import Account
 from piiblur.services import accounts as account_service
 
-router = APIRouter(prefix="/account", responses=error_responses(401, 422, 429))
+router = APIRouter(prefix="/account", responses=error_responses(401, 422, 429, 503))
 
 
 def _out(account: Account) -> AccountOut:
@@ -23,6 +23,6 @@ def get_account(account: CurrentAccount) -> AccountOut:
     return _out(account)
 
 
-@router.patch("", response_model=AccountOut)
+@router.patch("", response_model=AccountOut, responses=error_responses(400))
 def update_account(body: AccountUpdate, account: CurrentAccount, session: SessionDep) -> AccountOut:
     return _out(account_service.update_account(session, account.id, retention_hours=body.retention_hours))

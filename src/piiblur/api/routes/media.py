@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,7 +26,7 @@ from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
 from piiblur.storage import Storage
 
-router = APIRouter(prefix="/media", responses=error_responses(401, 404, 422, 429))
+router = APIRouter(prefix="/media", responses=error_responses(401, 404, 422, 429, 503))
 
 
 # The form is parsed by hand (bounded fields, precise errors), so FastAPI cannot infer it: described here.
@@ -42,6 +42,7 @@ UPLOAD_BODY = {
                     "pii_categories[]": {
                         "type": "array",
                         "items": {"type": "string", "enum": [c.value for c in PiiCategory]},
+                        "minItems": 1,
                         "description": "Repeat the field, or give one comma-separated value (`pii_categories`)",
                     },
                     "obfuscation_type": {"type": "string", "enum": [o.value for o in ObfuscationType]},
@@ -56,7 +57,7 @@ UPLOAD_BODY = {
     "/redact",
     status_code=201,
     response_model=MediaCreated,
-    responses=error_responses(400, 413),
+    responses=error_responses(400, 408, 413),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def redact(
@@ -114,7 +115,20 @@ def detections(media_id: str, account: CurrentAccount, session: SessionDep) -> M
     return MediaDetections.of(media_service.get_media(session, account, media_id))
 
 
-@router.get("/{media_id}/download")
+# The file itself, in its own type (or, with presigned S3 downloads, a redirect to it).
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file",
+        "content": {
+            content_type_for(file_format): {"schema": {"type": "string", "format": "binary"}}
+            for file_format in ("jpeg", "png", "webp", "mp4", "mov", "webm")
+        },
+    },
+    307: {"description": "A short-lived presigned link to the file (S3 storage, presigned downloads on)"},
+}
+
+
+@router.get("/{media_id}/download", response_class=Response, responses=FILE_RESPONSES)
 def download(
     media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep, settings: SettingsDep
 ) -> Response:
@@ -123,7 +137,7 @@ def download(
     return _deliver(storage, settings, key, media, media_service.download_name(media, "_redacted"))
 
 
-@router.get("/{media_id}/original")
+@router.get("/{media_id}/original", response_class=Response, responses=FILE_RESPONSES)
 def original(
     media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep, settings: SettingsDep
 ) -> Response:

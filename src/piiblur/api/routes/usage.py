@@ -6,7 +6,7 @@ from piiblur.api.deps import CurrentAccount, SessionDep, SettingsDep
 from piiblur.api.schemas import UsageResponse, error_responses
 from piiblur.services.usage import usage_for
 
-router = APIRouter(responses=error_responses(401, 429))
+router = APIRouter(responses=error_responses(401, 429, 503))
 
 
 @router.get("/usage", response_model=UsageResponse)

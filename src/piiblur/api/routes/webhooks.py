@@ -8,14 +8,14 @@ from piiblur.api.deps import CurrentAccount, SessionDep, SettingsDep
 from piiblur.api.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut, error_responses
 from piiblur.services import webhooks as webhook_service
 
-router = APIRouter(prefix="/webhooks", responses=error_responses(401, 404, 422, 429))
+router = APIRouter(prefix="/webhooks", responses=error_responses(401, 404, 422, 429, 503))
 
 
 def _wake(request: Request) -> None:
     request.app.state.webhooks.notify()
 
 
-@router.post("", status_code=201, response_model=WebhookCreated)
+@router.post("", status_code=201, response_model=WebhookCreated, responses=error_responses(400))
 def create(body: WebhookCreate, account: CurrentAccount, session: SessionDep, settings: SettingsDep) -> WebhookCreated:
     new = webhook_service.create_endpoint(session, settings, account.id, body.url, body.events)
     return WebhookCreated(**WebhookOut.of(new.endpoint).model_dump(), secret=new.secret)
