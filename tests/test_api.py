@@ -116,6 +116,7 @@ def test_bad_uploads_are_refused_with_json_errors(client: Client) -> None:
         "no category": (upload(client, jpeg, "a.jpg"), 422, "pii_categories is required"),
         "unknown category": (upload(client, jpeg, "a.jpg", "heads", "faces"), 422, "Unknown PII category 'faces'"),
         "bad obfuscation": (upload(client, jpeg, "a.jpg", "heads", obfuscation_type="swirl"), 422, "blur or pixel"),
+        "empty obfuscation": (upload(client, jpeg, "a.jpg", "heads", obfuscation_type=""), 422, "blur or pixel"),
         "no file": (client.http.post("/api/v1/media/redact", data={"pii_categories[]": "heads"}), 422, "file"),
         "json body": (client.http.post("/api/v1/media/redact", json={"file": "x"}), 400, "multipart"),
     }

@@ -148,6 +148,14 @@ def upload_from_the_browser(page: Page, tmp_path: Path, screenshots: Path) -> No
     expect(page.get_by_label("license plates")).not_to_be_checked()
     expect(page.get_by_label("heads")).to_be_checked()
     page.screenshot(path=str(screenshots / "media.png"), full_page=True)
+    # A file over the limit is refused in the browser, before it is sent (the limit lowered here
+    # to the photo's size less one byte, as a 1 GB file is no fixture).
+    page.evaluate(f"document.getElementById('upload').dataset.maxBytes = '{photo.stat().st_size - 1}'")
+    page.set_input_files("#file", str(photo))
+    expect(page.locator("#upload-status")).to_contain_text(
+        f"browser.png: refused: larger than the {photo.stat().st_size - 1} bytes limit"
+    )
+    expect(page.locator("#pager-summary")).to_have_text("Page 1 of 1 (1 item)")
     row.get_by_role("link", name="browser.png").click()
     expect(page.locator("h1")).to_have_text("browser.png")
     expect(page.locator("#detail-status")).to_have_text("completed")

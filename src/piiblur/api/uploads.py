@@ -125,7 +125,7 @@ async def submit_form(
 
 
 def _obfuscation(value: object) -> ObfuscationType:
-    if value is None or value == "":
+    if value is None:  # not sent: the contract's default. Sent empty is no method at all.
         return ObfuscationType.BLUR
     try:
         return ObfuscationType(str(value))

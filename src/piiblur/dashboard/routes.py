@@ -240,7 +240,12 @@ async def resend_delivery(delivery_id: str, request: Request, user: UserDep, ses
 
 @router.get("/media", response_class=HTMLResponse)
 def media_page(
-    request: Request, user: UserDep, session: SessionDep, status: str | None = None, page: int = 1
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    status: str | None = None,
+    page: int = 1,
 ) -> HTMLResponse:
     chosen = MediaStatus(status) if status in {s.value for s in MediaStatus} else None
     result = media_service.list_media(session, user.account, chosen, None, max(1, page))
@@ -252,6 +257,7 @@ def media_page(
         status=chosen.value if chosen else "",
         statuses=list(MediaStatus),
         categories=list(PiiCategory),
+        max_upload_bytes=settings.max_upload_bytes,
     )
 
 

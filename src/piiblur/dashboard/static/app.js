@@ -48,6 +48,13 @@ if (form) {
     return item;
   };
   const send = async (file) => {
+    // Refused here, before a byte is sent: the server would refuse it too, after the upload.
+    const limit = Number(form.dataset.maxBytes);
+    if (file.size > limit) {
+      const shown = limit >= 1024 ** 2 ? `${Math.floor(limit / 1024 ** 2)} MB` : `${limit} bytes`;
+      say(`${file.name}: refused: larger than the ${shown} limit`);
+      return;
+    }
     const data = new FormData(form);
     data.set("file", file);
     const line = say(`Uploading ${file.name}…`);
