@@ -99,7 +99,7 @@ def labelled_faces(set_dir: Path, limit: int) -> list[Face]:
         if not boxes:
             continue
         pixels = np.asarray(Image.open(set_dir / entry["file"]).convert("RGB"))
-        faces += [Face(entry["file"], pixels, (b["x"], b["y"], b["w"], b["h"])) for b in boxes]
+        faces += [Face(entry["file"], pixels, tuple(round(b[k]) for k in "xywh")) for b in boxes]
         if len(faces) >= limit:
             break
     return faces[:limit]
