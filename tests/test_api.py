@@ -361,8 +361,8 @@ def test_control_and_bidi_characters_never_reach_a_file_name(client: Client) -> 
     assert 'filename="abexe_redacted.png"' in download.headers["content-disposition"]
 
 
-def png_declaring(width: int, height: int) -> bytes:
-    """A PNG whose header declares a huge picture and whose data is a few kilobytes of zeros."""
+def png_of(width: int, height: int, rows: bytes) -> bytes:
+    """A greyscale PNG whose header says ``width x height`` and whose IDAT holds ``rows`` (zlib)."""
     import struct
     import zlib
 
@@ -370,8 +370,14 @@ def png_declaring(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (width + 1) * 64)  # the first rows only: a truncated bomb
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares a huge picture and whose data is a few kilobytes of zeros."""
+    import zlib
+
+    return png_of(width, height, zlib.compress(b"\x00" * (width + 1) * 64))  # the first rows only: a truncated bomb
 
 
 def test_a_picture_too_large_to_decode_is_refused_before_decoding(client: Client) -> None:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import Client, Server, astronaut, jpeg_with_exif, make_client, png_bytes, render_video
-from test_api import png_declaring, upload
+from test_api import png_declaring, png_of, upload
 from test_jobs import lying_webm
 
 # Short deadlines, so that slow clients are cut off within the test's patience.
@@ -169,15 +169,10 @@ def other_image_format(kind: str) -> bytes:
 
 def png_bomb(width: int, height: int) -> bytes:
     """A complete PNG of ``width x height`` black pixels, compressed to kilobytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     compressor = zlib.compressobj(9)
     row = b"\x00" * (width + 1)
     rows = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    return png_of(width, height, rows)
 
 
 def mjpeg_mov(path: Path, size: tuple[int, int], declared: tuple[int, int] | None = None) -> bytes:

@@ -75,8 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestLogMiddleware)  # added last: outermost, so it times and tags everything
     app.state.allowed_methods = allowed = AllowedMethods()
-    routers = [(health.router, ""), *((module.router, API_PREFIX) for module in (media, usage, webhooks, account))]
-    for router, prefix in [*routers, (dashboard_routes.router, "")]:
+    api_routers = [(module.router, API_PREFIX) for module in (media, usage, webhooks, account)]
+    for router, prefix in [(health.router, ""), *api_routers, (dashboard_routes.router, "")]:
         app.include_router(router, prefix=prefix)
         allowed.add(router, prefix)
     install_dashboard(app)

@@ -24,7 +24,8 @@ DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 # The largest frame of the largest H.264/HEVC level (6.2: 8192x4320). A video declaring more
 # (16384x16384 would take 400 MB a frame, times the frames in flight) is refused before decoding,
 # and the decoder is told the same bound, for a bitstream whose frames differ from its header.
-MAX_VIDEO_PIXELS = 8192 * 4320
+MAX_VIDEO_SIZE = (8192, 4320)
+MAX_VIDEO_PIXELS = MAX_VIDEO_SIZE[0] * MAX_VIDEO_SIZE[1]
 # FFmpeg reads the uploaded file and nothing else: no other protocol (a crafted container cannot
 # make it open a URL or another local file), no external data references, and the demuxer that the
 # sniffed bytes named (never one FFmpeg guesses, such as a playlist).
@@ -99,11 +100,12 @@ def _probe_image(path: Path, file_format: str, max_pixels: int) -> MediaInfo:
         raise UnsupportedMediaError(f"Image file is corrupt or truncated ({file_format})") from error
 
 
-def open_video(path: Path) -> av.container.InputContainer:
+def open_video(path: Path, file_format: str | None = None) -> av.container.InputContainer:
     """A video opened for reading with the guards above; raises ``UnsupportedMediaError`` for a
-    file whose bytes do not name a supported video container."""
-    with path.open("rb") as handle:
-        file_format = sniff_format(handle.read(64))
+    file whose bytes do not name a supported video container. ``file_format``: already sniffed."""
+    if file_format is None:
+        with path.open("rb") as handle:
+            file_format = sniff_format(handle.read(64))
     if file_format not in DEMUXERS:
         raise UnsupportedMediaError("Not a supported video container (mp4, mov, webm)")
     container = av.open(str(path), format=DEMUXERS[file_format], options=SAFE_INPUT_OPTIONS)
@@ -114,13 +116,14 @@ def open_video(path: Path) -> av.container.InputContainer:
 
 def _probe_video(path: Path, file_format: str) -> MediaInfo:
     try:
-        with open_video(path) as container:
+        with open_video(path, file_format) as container:
             if not container.streams.video:
                 raise UnsupportedMediaError("Video file has no video stream")
             stream = container.streams.video[0]
             if stream.width * stream.height > MAX_VIDEO_PIXELS:
                 raise UnsupportedMediaError(
-                    f"Video frames are too large ({stream.width}x{stream.height}; at most 8192x4320)"
+                    f"Video frames are too large ({stream.width}x{stream.height}; "
+                    f"at most {MAX_VIDEO_SIZE[0]}x{MAX_VIDEO_SIZE[1]})"
                 )
             duration = _duration_seconds(container, stream)
             for _frame in container.decode(stream):

@@ -254,9 +254,12 @@ def attempts_of(session: Session, delivery_id: str) -> list[WebhookAttempt]:
 def resend(session: Session, delivery_id: str, account_id: str | None = None) -> WebhookDelivery:
     """Send a recorded delivery again as a new message with the same body (dashboard 're-send')."""
     original = session.get(WebhookDelivery, delivery_id)
-    endpoint = session.get(WebhookEndpoint, original.endpoint_id) if original is not None else None
-    if original is None or endpoint is None or (account_id is not None and endpoint.account_id != account_id):
-        raise NotFoundError("Delivery not found")  # another account's delivery is as missing as none
+    if original is None:
+        raise NotFoundError("Delivery not found")
+    try:
+        endpoint = get_endpoint(session, original.endpoint_id, account_id)
+    except NotFoundError:  # another account's delivery is as missing as none
+        raise NotFoundError("Delivery not found") from None
     again = _delivery(endpoint, original.event, original.body)
     session.add(again)
     session.commit()
