@@ -223,7 +223,7 @@ def hostile_corpus(folder: Path) -> dict[str, tuple[str, bytes, str | None]]:
         "video claiming 11 minutes holding 2 s": ("short.webm", lying_webm(folder / "a.webm", 2, 660), None),
         "video claiming 2 s holding 11 minutes": (
             "long.webm",
-            lying_webm(folder / "b.webm", 605, 2),
+            lying_webm(folder / "b.webm", 605, 2, fps=1),
             "Video is longer than the 10 minute limit",
         ),
         "truncated mp4": ("cut.mp4", render_video(folder / "c.mp4", 1).path.read_bytes()[:3000], "Video file"),

@@ -118,9 +118,9 @@ def test_video_is_redacted_with_its_audio(client: Client, tmp_path: Path) -> Non
     assert usage["video_minutes"]["used"] == 1, "a 2 s clip is billed as one whole minute"
 
 
-def lying_webm(path: Path, real_seconds: float, claimed_seconds: float) -> bytes:
+def lying_webm(path: Path, real_seconds: float, claimed_seconds: float, fps: int = 5) -> bytes:
     """A real WebM whose Segment header claims another duration (the EBML Duration float)."""
-    render_video(path, seconds=real_seconds, fps=5, size=(64, 48), codec="libvpx-vp9")
+    render_video(path, seconds=real_seconds, fps=fps, size=(64, 48), codec="libvpx-vp9", audio=False)
     data = bytearray(path.read_bytes())
     at = data.find(b"\x44\x89\x88")  # Duration, an 8-byte float in milliseconds (TimecodeScale 1 ms)
     assert at > 0, "the muxer wrote no duration"
