@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import text
 
 from conftest import Server, astronaut, make_client, png_bytes, render_video
+from piiblur.api.deps import release_session
+from piiblur.db.session import make_engine, make_session_factory
 from test_api import upload
 from test_hostile import PATIENCE, spool_files, upload_head
 from test_postgres import fresh_database
@@ -226,3 +229,24 @@ def test_a_hanging_webhook_receiver_blocks_nothing_and_is_retried_on_schedule(tm
         hanging.close()
         for connection in held:
             connection.close()
+
+
+def test_a_session_whose_connection_died_after_the_answer_is_released_quietly() -> None:
+    """Found by the test above, once in a fresh-clone run: the request's session is closed after
+    its answer has started; when the database went away in between, the failed rollback raised
+    there and reset the client's connection under a complete answer."""
+    with fresh_database("piiblur_release") as url:
+        proxy = TcpProxy(("127.0.0.1", 5432))
+        engine = make_engine(url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+        try:
+            sessions = make_session_factory(engine)
+            session = sessions()
+            session.execute(text("SELECT 1"))
+            proxy.cut()
+            release_session(session)  # a plain session.close() raises OperationalError here
+            proxy.restore()
+            with sessions() as again:
+                assert again.execute(text("SELECT 1")).scalar() == 1, "the pool replaced the dead connection"
+        finally:
+            engine.dispose()
+            proxy.close()

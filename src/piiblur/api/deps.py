@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from piiblur import metrics
 from piiblur.api.ratelimit import RateLimiter
 from piiblur.config import Settings
 from piiblur.db.models import Account
+from piiblur.db.session import DATABASE_UNAVAILABLE
 from piiblur.detect import DetectionEngine
 from piiblur.domain import Plan
 from piiblur.jobs import JobQueue
@@ -21,6 +23,8 @@ from piiblur.services.accounts import authenticate
 from piiblur.services.context import ServiceContext
 from piiblur.services.usage import account_limits
 from piiblur.storage import Storage
+
+log = logging.getLogger(__name__)
 
 
 def get_context(request: Request) -> ServiceContext:
@@ -52,7 +56,18 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         try:
             yield session
         finally:
-            await run_in_threadpool(session.close)
+            await run_in_threadpool(release_session, session)
+
+
+def release_session(session: Session) -> None:
+    """Give the session's connection back. This runs after the answer has started; a connection
+    that died meanwhile (the database went away) is dropped, not raised: an error here would reset
+    the client's connection under a complete answer. The pool replaces it (pre-ping)."""
+    try:
+        session.close()
+    except DATABASE_UNAVAILABLE as error:
+        log.warning("database connection lost while releasing a request's session: %s", error.__class__.__name__)
+        session.invalidate()
 
 
 def get_queue(request: Request) -> JobQueue:

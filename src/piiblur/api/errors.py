@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import sqlalchemy.exc
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from piiblur import metrics
 from piiblur.api.methods import AllowedMethods
 from piiblur.api.request_log import HEADER, STATE_KEY
+from piiblur.db.session import DATABASE_UNAVAILABLE
 from piiblur.services.errors import (
     InvalidInputError,
     NotFoundError,
@@ -67,10 +67,7 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(SERVICE_STATUS.get(type(exc), 400), str(exc))
 
 
-# The database could not be reached or answered in time (a restart, a failover, a full pool): the
-# request did nothing, and the same request succeeds once it is back; the pool replaces the
-# broken connections by itself (``pool_pre_ping``).
-DATABASE_UNAVAILABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
+# The request did nothing, and the same request succeeds once the database is back.
 RETRY_AFTER_SECONDS = 5
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -15,6 +16,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # A database that does not answer a new connection within this is taken as down (the request gets
 # a 503 and may be retried) instead of holding a request thread for the operating system's minutes.
 CONNECT_TIMEOUT_SECONDS = 5
+# The database could not be reached or answered in time (a restart, a failover, a full pool); the
+# pool replaces the broken connections by itself (``pool_pre_ping``).
+DATABASE_UNAVAILABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
