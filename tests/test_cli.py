@@ -154,3 +154,41 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
 
     bad = piiblur(tmp_path, "detect", str(photo), "--categories", "faces", check=False)
     assert bad.returncode == 1 and "Unknown PII category 'faces'" in bad.stderr
+
+
+def test_redact_and_detect_a_folder(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    (source / ".thumbnails").mkdir()
+    face = jpeg_with_exif(astronaut())
+    (source / "astronaut.jpg").write_bytes(face)
+    (source / ".thumbnails" / "astronaut.jpg").write_bytes(face)  # hidden: left alone
+    Image.fromarray(np.full((100, 160, 3), 90, np.uint8)).save(source / "sub" / "grey.png")
+    render_video(source / "sub" / "clip.mp4", 1.0, fps=10)
+    (source / "notes.txt").write_text("not media")
+    (source / "broken.jpg").write_bytes(face[:3000])
+    target = tmp_path / "out"
+
+    run = piiblur(tmp_path, "redact", str(source), str(target), "--categories", "heads", "--json", check=False)
+    assert run.returncode == 1, "one file could not be redacted"
+    results = {Path(r["file"]).relative_to(source).as_posix(): r for r in map(json.loads, run.stdout.splitlines())}
+    assert sorted(results) == ["astronaut.jpg", "broken.jpg", "sub/clip.mp4", "sub/grey.png"]
+    assert "corrupt or truncated" in results["broken.jpg"]["error"]
+    assert results["astronaut.jpg"]["counts"] == {"heads": 1}
+    assert results["sub/clip.mp4"]["counts"] == {"heads": 1}
+    assert results["sub/grey.png"]["detections"] == 0
+    written = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert written == ["astronaut.jpg", "sub/clip.mp4", "sub/grey.png"]
+    assert not np.array_equal(
+        np.asarray(Image.open(target / "astronaut.jpg")), np.asarray(Image.open(source / "astronaut.jpg"))
+    )
+    assert "1 of 4 file(s) could not be redacted" in run.stderr
+
+    again = piiblur(tmp_path, "redact", str(source), str(source), "--categories", "heads", check=False)
+    assert again.returncode == 1 and "never replace the originals" in again.stderr
+
+    lines = piiblur(tmp_path, "detect", str(source), "--categories", "heads", "--json", check=False)
+    found = {Path(r["file"]).name: r for r in map(json.loads, lines.stdout.splitlines())}
+    assert sorted(found) == ["astronaut.jpg", "broken.jpg", "grey.png"], "images only, videos and text skipped"
+    assert len(found["astronaut.jpg"]["detections"]) == 1 and "error" in found["broken.jpg"]
+    assert lines.returncode == 1

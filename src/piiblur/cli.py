@@ -9,17 +9,23 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from piiblur.config import Settings, get_settings
-from piiblur.db.models import Account
 from piiblur.domain import ObfuscationType, PiiCategory, Plan, parse_categories
-from piiblur.services import accounts as account_service
-from piiblur.services.context import ServiceContext, build_context
 from piiblur.services.errors import ServiceError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from piiblur.db.models import Account
+    from piiblur.services.context import ServiceContext
+
+# The database, the services and the models are imported by the commands that use them, not here:
+# `piiblur detect` and `piiblur redact` then start without SQLAlchemy or Alembic (about 0.5 s).
 
 app = typer.Typer(help="PiiBlur: find personal information in images and videos and hide it.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
@@ -74,6 +80,8 @@ def _context(data_dir: Path | None, as_json: bool = False, create: bool = False)
             "PIIBLUR_DATA_DIR to the folder `piiblur serve` uses, or create one with `piiblur init`",
             as_json,
         )
+    from piiblur.services.context import build_context
+
     return build_context(settings)
 
 
@@ -196,6 +204,7 @@ def migrate(data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
 @app.command()
 def init(data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
     """Create the state folder and its database (or bring an existing one to the newest schema)."""
+    from piiblur.services.context import build_context
     from piiblur.webhooks.secrets_at_rest import server_key
 
     settings = _settings(data_dir)
@@ -233,6 +242,8 @@ def accounts_create(
     as_json: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
+    from piiblur.services import accounts as account_service
+
     ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
@@ -249,6 +260,8 @@ def accounts_create(
 
 @accounts_app.command("list")
 def accounts_list(data_dir: DataDirOption = None, as_json: JsonFlag = False) -> None:
+    from piiblur.services import accounts as account_service
+
     ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         rows = [_account_row(a) for a in account_service.list_accounts(session)]
@@ -264,6 +277,8 @@ def accounts_show(
     as_json: JsonFlag = False,
 ) -> None:
     """One account, looked up by email or id."""
+    from piiblur.services import accounts as account_service
+
     reference = email or account
     if not reference:
         raise _fail("give --email or --account", as_json)
@@ -286,6 +301,8 @@ def accounts_set(
     data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:
+    from piiblur.services import accounts as account_service
+
     ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
@@ -306,6 +323,8 @@ def keys_create(
     quiet: QuietFlag = False,
 ) -> None:
     """Create an API key. It is printed once and cannot be shown again."""
+    from piiblur.services import accounts as account_service
+
     ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
@@ -323,6 +342,8 @@ def keys_list(
     data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:
+    from piiblur.services import accounts as account_service
+
     ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
@@ -350,6 +371,8 @@ def keys_list(
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="Key id")], data_dir: DataDirOption = None, as_json: JsonFlag = False
 ) -> None:
+    from piiblur.services import accounts as account_service
+
     ctx = _context(data_dir, as_json)
     with ctx.sessions() as session:
         try:
@@ -368,6 +391,7 @@ def webhooks_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add an endpoint. Its signing secret is printed once."""
+    from piiblur.services import accounts as account_service
     from piiblur.services import webhooks as webhook_service
 
     ctx = _context(data_dir, as_json)
@@ -388,6 +412,7 @@ def webhooks_list(
     data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:
+    from piiblur.services import accounts as account_service
     from piiblur.services import webhooks as webhook_service
 
     ctx = _context(data_dir, as_json)
@@ -454,64 +479,159 @@ def webhooks_test(
 
 @app.command()
 def redact(
-    source: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Image or video to redact")],
-    target: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the redacted file")],
+    source: Annotated[Path, typer.Argument(exists=True, help="Image or video to redact, or a folder of them")],
+    target: Annotated[Path, typer.Argument(help="Where to write the redacted file (a folder when SOURCE is one)")],
     categories: CategoriesOption,
     obfuscation: Annotated[ObfuscationType, typer.Option(help="blur or pixelation")] = ObfuscationType.BLUR,
     as_json: JsonFlag = False,
 ) -> None:
-    """Redact one file offline, without the server."""
+    """Redact one file, or every image and video in a folder, offline, without the server.
+
+    A folder is redacted into TARGET with the same relative paths; models load once for all its
+    files. Files that are not images or videos are skipped; one that cannot be read is reported and
+    the rest go on (exit code 1 at the end). With --json, one JSON object per file."""
+    from rich.progress import Progress
+
+    wanted = _categories(categories)
+    if target.resolve() == source.resolve():
+        raise _fail("the target is the source: redacted files never replace the originals", as_json)
+    if source.is_dir():
+        _redact_folder(source, target, wanted, obfuscation, as_json)
+        return
+    if target.is_dir():
+        raise _fail(f"{target} is a folder: give the redacted file's path", as_json)
+    # The bar goes to stderr, so `--json` output on stdout stays one clean object.
+    with Progress(console=Console(stderr=True), transient=as_json) as progress:
+        try:
+            payload = _redact_file(source, target, wanted, obfuscation, progress)
+        except ValueError as error:  # not media, or media that cannot be read
+            raise _fail(str(error), as_json) from None
+    _emit(as_json, payload, _redacted_line(payload))
+
+
+def _redact_file(
+    source: Path, target: Path, wanted: list[PiiCategory], obfuscation: ObfuscationType, progress: Progress
+) -> dict[str, Any]:
+    """Redact one image or video with the process's engine; what was hidden, counted per category
+    (a video's counts are distinct tracked objects). Raises ``UnsupportedMediaError``."""
     from piiblur.detect import default_engine
     from piiblur.domain import MediaType
     from piiblur.redact.image import redact_image
-    from piiblur.redact.probe import UnsupportedMediaError, probe
+    from piiblur.redact.probe import probe
     from piiblur.redact.video import redact_video
 
-    wanted = _categories(categories)
-    try:
-        info = probe(source, get_settings().max_image_pixels)
-    except UnsupportedMediaError as error:
-        raise _fail(str(error), as_json) from None
-    engine = default_engine(get_settings().inference_threads)
+    settings = get_settings()
+    info = probe(source, settings.max_image_pixels)
+    engine = default_engine(settings.inference_threads)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if info.media_type is MediaType.IMAGE:
         detections = redact_image(source, target, wanted, obfuscation, engine).detections
         counts = dict(Counter(d.category.value for d in detections))
     else:
-        from rich.progress import Progress
+        task = progress.add_task(f"redacting {source.name}", total=100)
 
-        # The bar goes to stderr, so `--json` output on stdout stays one clean object.
-        with Progress(console=Console(stderr=True), transient=as_json) as progress:
-            task = progress.add_task(f"redacting {source.name}", total=100)
+        def advance(fraction: float) -> None:
+            progress.update(task, completed=round(fraction * 100))
 
-            def advance(fraction: float) -> None:
-                progress.update(task, completed=round(fraction * 100))
-
-            video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance)
-            progress.update(task, completed=100)
+        video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance)
+        progress.update(task, completed=100)
         counts = {category.value: n for category, n in video.object_counts().items()}
-    found = sum(counts.values())
-    summary = ", ".join(f"{n} {category}" for category, n in counts.items()) or "nothing found"
-    payload = {"output": str(target), "detections": found, "counts": counts}
-    _emit(as_json, payload, f"{target}: {found} object(s) hidden ({summary})")
+    return {"output": str(target), "detections": sum(counts.values()), "counts": counts}
+
+
+def _redacted_line(payload: dict[str, Any]) -> str:
+    summary = ", ".join(f"{n} {category}" for category, n in payload["counts"].items()) or "nothing found"
+    return f"{payload['output']}: {payload['detections']} object(s) hidden ({summary})"
+
+
+def _media_files(folder: Path, exclude: Path | None = None) -> list[Path]:
+    """Every visible file under ``folder`` by sniffed type (not by name), outside ``exclude``."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if exclude is not None and path.is_relative_to(exclude):
+            continue
+        if _sniffed(path) is not None:
+            found.append(path)
+    return found
+
+
+def _print_beside(progress: Progress, line: str) -> None:
+    """A result line on stdout while the bar is drawn on stderr: through the bar's console when
+    both are the same terminal (so neither tears the other), else plainly, for a pipe or a file."""
+    if sys.stdout.isatty() and progress.console.is_terminal:
+        progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
+    else:
+        typer.echo(line)
+
+
+def _sniffed(path: Path) -> str | None:
+    from piiblur.redact.probe import sniff_format
+
+    with path.open("rb") as handle:
+        return sniff_format(handle.read(64))
+
+
+def _redact_folder(
+    source: Path, target: Path, wanted: list[PiiCategory], obfuscation: ObfuscationType, as_json: bool
+) -> None:
+    from rich.progress import Progress
+
+    from piiblur.redact.probe import UnsupportedMediaError
+
+    files = _media_files(source, target.resolve())
+    if not files:
+        raise _fail(f"no images or videos in {source}", as_json)
+    failed = 0
+    # stdout is left alone (rich would route it through the bar's console, on stderr).
+    with Progress(console=Console(stderr=True), transient=as_json, redirect_stdout=False) as progress:
+        overall = progress.add_task(f"{len(files)} file(s)", total=len(files))
+        for path in files:
+            relative = path.relative_to(source)
+            try:
+                payload = {"file": str(path)} | _redact_file(path, target / relative, wanted, obfuscation, progress)
+                line = _redacted_line(payload)
+            except UnsupportedMediaError as error:
+                failed += 1
+                payload = {"file": str(path), "error": str(error)}
+                line = f"{path}: not redacted: {error}"
+            _print_beside(progress, json.dumps(payload) if as_json else line)
+            progress.advance(overall)
+    if failed:
+        typer.echo(f"error: {failed} of {len(files)} file(s) could not be redacted", err=True)
+        raise typer.Exit(code=1)
 
 
 @app.command()
 def detect(
-    images: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="One or more images")],
+    images: Annotated[list[Path], typer.Argument(exists=True, help="Images, or folders of them")],
     categories: CategoriesOption,
     as_json: JsonFlag = False,
 ) -> None:
-    """Print what would be hidden. Models load once for all the images given."""
+    """Print what would be hidden, one line (or JSON object) per image. Models load once for all
+    the images given; a folder stands for every image under it."""
     from piiblur.detect import default_engine
     from piiblur.redact.image import detect_image
+    from piiblur.redact.probe import IMAGE_FORMATS
 
     wanted = _categories(categories)
     engine = default_engine(get_settings().inference_threads)
-    for image in images:
+    image_formats = set(IMAGE_FORMATS.values())
+    expanded = [
+        found
+        for given in images
+        for found in ([f for f in _media_files(given) if _sniffed(f) in image_formats] if given.is_dir() else [given])
+    ]
+    failed = 0
+    for image in expanded:
         try:
             result = detect_image(image, wanted, engine)
-        except OSError as error:
-            raise _fail(f"{image}: {error}", as_json) from None
+        except OSError as error:  # one unreadable image does not stop the others
+            failed += 1
+            _emit_error(as_json, {"file": str(image), "error": str(error)}, f"{image}: {error}")
+            continue
         payload: dict[str, Any] = {
             "file": str(image),
             "width": result.width,
@@ -524,6 +644,15 @@ def detect(
             typer.echo(f"{image}: {result.width}x{result.height}")
             for d in result.detections:
                 typer.echo(f"  {d.category.value:15} {d.box.as_list()} {d.score:.2f}")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _emit_error(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        typer.echo(f"error: {text}", err=True)
 
 
 def main() -> None:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-from rapidocr import RapidOCR
-from rapidocr.utils.process_img import get_rotate_crop_image
 
 from piiblur.detect.base import Box, RgbImage, Scene, tile_origins
 from piiblur.detect.onnx import session_at
+
+if TYPE_CHECKING:  # rapidocr takes 0.9 s to import: only processes that read text pay for it
+    from rapidocr import RapidOCR
 
 Quad = npt.NDArray[np.float32]
 SMALL_IMAGE = 1000  # long side up to which a second look is taken at twice the size
@@ -70,6 +72,8 @@ class Ocr:
     def engine(self) -> RapidOCR:
         with self._lock:
             if self._engine is None:
+                from rapidocr import RapidOCR
+
                 self._engine = RapidOCR(
                     params={
                         "Global.log_level": "critical",
@@ -156,6 +160,8 @@ class Ocr:
         """Recognise each line's characters: (text, confidence) per line, in order."""
         if not lines:
             return []
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
         bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
         crops = [get_rotate_crop_image(bgr, line.quad.copy()) for line in lines]
         result = self.engine.recognize_txt(crops)
