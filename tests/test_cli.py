@@ -152,6 +152,10 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
     assert "100%" in result.stderr, "a progress bar is drawn on the terminal"
     assert result.stdout.strip().endswith("1 object(s) hidden (1 heads)"), "one face crossing: one object"
 
+    no_gpu = {"PIIBLUR_EXECUTION_PROVIDERS": "NoSuchExecutionProvider"}
+    refused = piiblur(tmp_path, "detect", str(photo), "--categories", "heads", check=False, env=no_gpu)
+    assert refused.returncode == 1 and "NoSuchExecutionProvider not available" in refused.stderr
+
     bad = piiblur(tmp_path, "detect", str(photo), "--categories", "faces", check=False)
     assert bad.returncode == 1 and "Unknown PII category 'faces'" in bad.stderr
 

@@ -13,7 +13,10 @@ from PIL import Image, ImageDraw
 
 import render
 from conftest import astronaut
+from piiblur.config import Settings
 from piiblur.detect import Detection, default_engine
+from piiblur.detect.faces import MODEL_FILE
+from piiblur.detect.onnx import Inference, UnavailableProviderError, load_session
 from piiblur.detect.plates import looks_like_plate
 from piiblur.domain import PiiCategory as C
 
@@ -326,3 +329,14 @@ def test_a_two_row_plate_is_read_as_one() -> None:
     )
     found = find(scene, C.LICENSE_PLATES)
     assert covered(rows, found, scene.shape) >= 0.7, [(d.detector, d.box) for d in found]
+
+
+def test_execution_providers_are_chosen_in_order_with_the_cpu_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIIBLUR_EXECUTION_PROVIDERS", " CPUExecutionProvider , ")
+    assert Settings().execution_providers == ["CPUExecutionProvider"]
+    assert Inference.of(2, []).providers == ("CPUExecutionProvider",)
+    assert Inference.of(2, ["CPUExecutionProvider"]).providers == ("CPUExecutionProvider",)
+    session = load_session(MODEL_FILE, Inference.of(1, Settings().execution_providers))
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    with pytest.raises(UnavailableProviderError, match="NoSuchExecutionProvider not available"):
+        Inference.of(0, ["NoSuchExecutionProvider"])

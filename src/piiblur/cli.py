@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from piiblur.db.models import Account
+    from piiblur.detect import DetectionEngine
     from piiblur.services.context import ServiceContext
 
 # The database, the services and the models are imported by the commands that use them, not here:
@@ -112,6 +113,7 @@ def serve(
     # Command-line options win; webhooks build their download links from the result too.
     settings = defaults.model_copy(update={"host": host or defaults.host, "port": port or defaults.port})
     configure_logging(settings.log_format, settings.log_level)
+    _check_providers(settings)
     typer.echo(f"PiiBlur state in {settings.data_dir}", err=True)
     uvicorn.run(
         create_app(settings),
@@ -156,6 +158,7 @@ def worker(
     if unknown:
         raise _fail(f"unknown queue(s): {', '.join(unknown)} (known: {', '.join(QUEUES)})")
     configure_logging(settings.log_format, settings.log_level)
+    _check_providers(settings)
     if metrics_port is not None:
         _serve_worker_metrics(settings, metrics_port)
 
@@ -167,6 +170,16 @@ def worker(
     argv = ["worker", f"--concurrency={concurrency}", f"--queues={queues}", f"--hostname={hostname}"]
     argv += ["--without-gossip", "--without-mingle", f"--loglevel={settings.log_level}"]
     create_celery(settings).worker_main(argv)
+
+
+def _check_providers(settings: Settings) -> None:
+    """Before any work is taken: a provider that is not there stops the process with its reason."""
+    from piiblur.detect.onnx import Inference, UnavailableProviderError
+
+    try:
+        Inference.of(settings.inference_threads, settings.execution_providers)
+    except UnavailableProviderError as error:
+        raise _fail(f"PIIBLUR_EXECUTION_PROVIDERS: {error}") from None
 
 
 def _serve_worker_metrics(settings: Settings, port: int) -> None:
@@ -498,31 +511,34 @@ def redact(
     if source.is_dir():
         _redact_folder(source, target, wanted, obfuscation, as_json)
         return
+    engine = _engine(get_settings(), as_json)
     if target.is_dir():
         raise _fail(f"{target} is a folder: give the redacted file's path", as_json)
     # The bar goes to stderr, so `--json` output on stdout stays one clean object.
     with Progress(console=Console(stderr=True), transient=as_json) as progress:
         try:
-            payload = _redact_file(source, target, wanted, obfuscation, progress)
+            payload = _redact_file(source, target, wanted, obfuscation, engine, progress)
         except ValueError as error:  # not media, or media that cannot be read
             raise _fail(str(error), as_json) from None
     _emit(as_json, payload, _redacted_line(payload))
 
 
 def _redact_file(
-    source: Path, target: Path, wanted: list[PiiCategory], obfuscation: ObfuscationType, progress: Progress
+    source: Path,
+    target: Path,
+    wanted: list[PiiCategory],
+    obfuscation: ObfuscationType,
+    engine: DetectionEngine,
+    progress: Progress,
 ) -> dict[str, Any]:
     """Redact one image or video with the process's engine; what was hidden, counted per category
     (a video's counts are distinct tracked objects). Raises ``UnsupportedMediaError``."""
-    from piiblur.detect import default_engine
     from piiblur.domain import MediaType
     from piiblur.redact.image import redact_image
     from piiblur.redact.probe import probe
     from piiblur.redact.video import redact_video
 
-    settings = get_settings()
-    info = probe(source, settings.max_image_pixels)
-    engine = default_engine(settings.inference_threads)
+    info = probe(source, get_settings().max_image_pixels)
     target.parent.mkdir(parents=True, exist_ok=True)
     if info.media_type is MediaType.IMAGE:
         detections = redact_image(source, target, wanted, obfuscation, engine).detections
@@ -537,6 +553,16 @@ def _redact_file(
         progress.update(task, completed=100)
         counts = {category.value: n for category, n in video.object_counts().items()}
     return {"output": str(target), "detections": sum(counts.values()), "counts": counts}
+
+
+def _engine(settings: Settings, as_json: bool) -> DetectionEngine:
+    from piiblur.detect import default_engine
+    from piiblur.detect.onnx import UnavailableProviderError
+
+    try:
+        return default_engine(settings.inference_threads, settings.execution_providers)
+    except UnavailableProviderError as error:
+        raise _fail(f"PIIBLUR_EXECUTION_PROVIDERS: {error}", as_json) from None
 
 
 def _redacted_line(payload: dict[str, Any]) -> str:
@@ -584,6 +610,7 @@ def _redact_folder(
     files = _media_files(source, target.resolve())
     if not files:
         raise _fail(f"no images or videos in {source}", as_json)
+    engine = _engine(get_settings(), as_json)
     failed = 0
     # stdout is left alone (rich would route it through the bar's console, on stderr).
     with Progress(console=Console(stderr=True), transient=as_json, redirect_stdout=False) as progress:
@@ -591,7 +618,9 @@ def _redact_folder(
         for path in files:
             relative = path.relative_to(source)
             try:
-                payload = {"file": str(path)} | _redact_file(path, target / relative, wanted, obfuscation, progress)
+                payload = {"file": str(path)} | _redact_file(
+                    path, target / relative, wanted, obfuscation, engine, progress
+                )
                 line = _redacted_line(payload)
             except UnsupportedMediaError as error:
                 failed += 1
@@ -612,12 +641,12 @@ def detect(
 ) -> None:
     """Print what would be hidden, one line (or JSON object) per image. Models load once for all
     the images given; a folder stands for every image under it."""
-    from piiblur.detect import default_engine
     from piiblur.redact.image import detect_image
     from piiblur.redact.probe import IMAGE_FORMATS
 
     wanted = _categories(categories)
-    engine = default_engine(get_settings().inference_threads)
+    settings = get_settings()
+    engine = _engine(settings, as_json)
     image_formats = set(IMAGE_FORMATS.values())
     expanded = [
         found

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from piiblur.domain import Plan
 from piiblur.logs import LogFormat
@@ -103,6 +104,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     inference_threads: int = Field(default=0, ge=0, description="onnxruntime intra-op threads; 0 = all cores")
+    execution_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="onnxruntime execution providers to try before the CPU, comma-separated, e.g. "
+        "CUDAExecutionProvider or TensorrtExecutionProvider,CUDAExecutionProvider (needs onnxruntime-gpu)",
+    )
 
     secret_key: str | None = Field(
         default=None, description="Encrypts webhook secrets at rest; default: a key generated once in data_dir"
@@ -116,6 +122,11 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 1.0
+
+    @field_validator("execution_providers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
 
     @field_validator("data_dir")
     @classmethod

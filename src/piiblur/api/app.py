@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # make that the state folder's scratch, so personal data stays where the operator put it.
         tempfile.tempdir = str(settings.scratch_dir())
         app.state.session_slots = anyio.Semaphore(settings.request_sessions)
-        detection_engine = default_engine(settings.inference_threads)
+        detection_engine = default_engine(settings.inference_threads, settings.execution_providers)
         queue, housekeeper = await run_in_threadpool(_start_jobs, settings, context, detection_engine)
         dispatcher = WebhookDispatcher(context)
         dispatcher.start()

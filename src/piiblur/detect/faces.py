@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from piiblur.detect.base import Box, Detection, RgbImage, Scene, tile_origins
 from piiblur.detect.calibration import HeadGrowth
-from piiblur.detect.onnx import LazySession
+from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession
 from piiblur.domain import PiiCategory
 
 MODEL_FILE = "centerface.onnx"
@@ -34,7 +34,7 @@ class CenterFaceDetector:
         self,
         max_side: int = 1920,
         min_side: int = 640,
-        threads: int = 0,
+        inference: Inference = CPU_ONLY,
         growth: HeadGrowth | None = None,
     ) -> None:
         """``max_side``/``min_side`` bound the long side the model sees at first look: small inputs
@@ -50,7 +50,7 @@ class CenterFaceDetector:
         self.max_side = max_side
         self.min_side = min_side
         self.growth = growth or HeadGrowth()
-        self._model = LazySession(MODEL_FILE, threads)
+        self._model = LazySession(MODEL_FILE, inference)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         first_boxes, first_scores = self._faces(scene.pixels, self._scale_for(scene.width, scene.height))

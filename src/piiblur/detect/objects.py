@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.detect.base import Box, RgbImage, Scene, tile_origins
-from piiblur.detect.onnx import LazySession
+from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession
 
 MODEL_FILE = "nanodet-g.onnx"
 INPUT_SIDE = 416
@@ -73,8 +73,8 @@ class SceneObject:
 class ObjectModel:
     """NanoDet-g, loaded on first use and shared."""
 
-    def __init__(self, threads: int = 0) -> None:
-        self._model = LazySession(MODEL_FILE, threads)
+    def __init__(self, inference: Inference = CPU_ONLY) -> None:
+        self._model = LazySession(MODEL_FILE, inference)
 
     def objects(self, scene: Scene) -> list[SceneObject]:
         """The scene's objects of the classes we use, found once whichever family asks first."""

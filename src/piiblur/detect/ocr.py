@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.detect.base import Box, RgbImage, Scene, tile_origins
-from piiblur.detect.onnx import session_at
+from piiblur.detect.onnx import CPU_ONLY, Inference, session_at
 
 if TYPE_CHECKING:  # rapidocr takes 0.9 s to import: only processes that read text pay for it
     from rapidocr import RapidOCR
@@ -60,10 +60,10 @@ def _seen(line: TextLine, others: list[TextLine]) -> bool:
 
 
 class Ocr:
-    def __init__(self, threads: int = 0, limit_side_len: int = 960) -> None:
+    def __init__(self, inference: Inference = CPU_ONLY, limit_side_len: int = 960) -> None:
         """``limit_side_len`` caps the long side the detector sees: 960 keeps small print legible
         to the model at about half a second per 720p frame on two cores."""
-        self.threads = threads
+        self.inference = inference
         self.limit_side_len = limit_side_len
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
@@ -80,14 +80,14 @@ class Ocr:
                         "Det.limit_side_len": self.limit_side_len,
                         "Det.limit_type": "max",
                         "Det.box_thresh": 0.5,
-                        "EngineConfig.onnxruntime.intra_op_num_threads": self.threads or -1,
+                        "EngineConfig.onnxruntime.intra_op_num_threads": self.inference.threads or -1,
                         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                     }
                 )
                 # rapidocr builds its sessions with spinning worker threads; rebuild them with
                 # ours (same model files, shipped in its wheel).
                 for model in (self._engine._load_det_model(), self._engine._load_rec_model()):  # type: ignore[no-untyped-call]
-                    model.session.session = session_at(Path(model.session.session._model_path), self.threads)
+                    model.session.session = session_at(Path(model.session.session._model_path), self.inference)
             return self._engine
 
     def find_lines(self, pixels: RgbImage) -> list[TextLine]:

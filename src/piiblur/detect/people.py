@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from piiblur.detect.base import Scene
 from piiblur.detect.objects import ObjectKind, ObjectModel
-from piiblur.detect.onnx import LazySession
+from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession
 
 MODEL_FILE = "selfie-segmentation.onnx"
 INPUT_SIDE = 256
@@ -25,9 +25,9 @@ Mask = npt.NDArray[np.float32]  # H x W, 0..1: how much each pixel belongs to a 
 
 
 class People:
-    def __init__(self, objects: ObjectModel, threads: int = 0) -> None:
+    def __init__(self, objects: ObjectModel, inference: Inference = CPU_ONLY) -> None:
         self.objects = objects
-        self._model = LazySession(MODEL_FILE, threads)
+        self._model = LazySession(MODEL_FILE, inference)
 
     def support(self, scene: Scene, max_side: int) -> Mask:
         """Per pixel of ``scene.downscaled(max_side)``, how strongly it belongs to a person: the

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.detect.base import Box, RgbImage
-from piiblur.detect.onnx import LazySession, weights_path
+from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession, weights_path
 
 MODEL_FILE = "hyperlpr-ssd.onnx"
 LAYOUT_FILE = "hyperlpr-ssd.json"
@@ -31,8 +31,8 @@ FloatArray = npt.NDArray[np.float32]
 
 
 class PlateSsd:
-    def __init__(self, threads: int = 0) -> None:
-        self._model = LazySession(MODEL_FILE, threads)
+    def __init__(self, inference: Inference = CPU_ONLY) -> None:
+        self._model = LazySession(MODEL_FILE, inference)
 
     @cached_property
     def _layout(self) -> tuple[int, FloatArray, FloatArray]:

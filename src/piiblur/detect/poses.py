@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.detect.base import Box, Detection, Scene
-from piiblur.detect.onnx import LazySession
+from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession
 from piiblur.domain import PiiCategory
 
 MODEL_FILE = "movenet-multipose.onnx"
@@ -30,8 +30,8 @@ class PoseHeadDetector:
     categories = frozenset({PiiCategory.HEADS})
     rule_sources: frozenset[str] = frozenset()
 
-    def __init__(self, threads: int = 0) -> None:
-        self._model = LazySession(MODEL_FILE, threads)
+    def __init__(self, inference: Inference = CPU_ONLY) -> None:
+        self._model = LazySession(MODEL_FILE, inference)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         found = []

@@ -14,6 +14,7 @@ from piiblur.detect.documents import DocumentDetector
 from piiblur.detect.faces import CenterFaceDetector
 from piiblur.detect.objects import ObjectModel
 from piiblur.detect.ocr import Ocr
+from piiblur.detect.onnx import CPU_ONLY, Inference
 from piiblur.detect.people import People
 from piiblur.detect.plate_ssd import PlateSsd
 from piiblur.detect.plates import LicensePlateDetector
@@ -127,32 +128,34 @@ _default_engine: DetectionEngine | None = None
 _default_lock = threading.Lock()
 
 
-def build_engine(threads: int = 0, calibration: Calibration | None = None) -> DetectionEngine:
+def build_engine(inference: Inference = CPU_ONLY, calibration: Calibration | None = None) -> DetectionEngine:
     """Every family, sharing the models they have in common (one OCR, one object detector)."""
     calibration = calibration or shipped_calibration()
-    ocr = Ocr(threads=threads)
+    ocr = Ocr(inference)
     codes = CodeDetector()
-    objects = ObjectModel(threads=threads)
+    objects = ObjectModel(inference)
     return DetectionEngine(
         [
-            CenterFaceDetector(threads=threads, growth=calibration.head),
-            PoseHeadDetector(threads=threads),
+            CenterFaceDetector(inference=inference, growth=calibration.head),
+            PoseHeadDetector(inference),
             WritingDetector(ocr),
-            LicensePlateDetector(ocr, objects, PlateSsd(threads=threads)),
+            LicensePlateDetector(ocr, objects, PlateSsd(inference)),
             codes,
             DocumentDetector(ocr, codes),
             StreetSignDetector(ocr, objects),
             ScreenDetector(objects),
-            TattooDetector(People(objects, threads=threads)),
+            TattooDetector(People(objects, inference)),
         ],
         calibration,
     )
 
 
-def default_engine(threads: int = 0) -> DetectionEngine:
-    """The process-wide engine: detectors (and so models) are created once and shared."""
+def default_engine(threads: int = 0, providers: Sequence[str] = ()) -> DetectionEngine:
+    """The process-wide engine: detectors (and so models) are created once and shared; each
+    model loads when a request first needs it (``warm_up`` loads them all). ``threads`` and
+    ``providers`` (``Inference.of``) count only for the call that creates it."""
     global _default_engine
     with _default_lock:
         if _default_engine is None:
-            _default_engine = build_engine(threads)
+            _default_engine = build_engine(Inference.of(threads, providers))
         return _default_engine

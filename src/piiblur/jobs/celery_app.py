@@ -117,7 +117,7 @@ def _worker_runtime(settings: Settings) -> _Runtime:
     global _runtime
     with _runtime_lock:
         if _runtime is None or _runtime.pid != os.getpid():
-            engine = default_engine(settings.inference_threads)
+            engine = default_engine(settings.inference_threads, settings.execution_providers)
             _runtime = _Runtime(os.getpid(), build_context(settings, migrate=False), engine)
         return _runtime
 
