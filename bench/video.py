@@ -1,18 +1,21 @@
-"""Video redaction speed and coverage.
+"""Video redaction speed, where the time goes, and recall, on real footage.
 
-    .venv/bin/python bench/video.py [--seconds 10] [--repeat 3] [--no-deface]
+    .venv/bin/python bench/video.py [--repeat 3] [--clips vtest720,moves720,...] [--no-deface]
+                                    [--no-memory]
 
-1. Speed on rendered 720p and 1080p clips (30 fps, a moving face, audio): frames per second for
-   plain decode + encode (the floor), heads + license_plates, all 13 categories, and the
-   ``deface`` CLI (PyPI, the best-known open tool) on the same clip, side by side. Ours are the
-   median of ``--repeat`` runs (a 2-core machine's timings vary by about 10 %); the clip is long
-   enough (10 s) that the first and last keyframes of a clip do not dominate. deface is
-   installed into its own virtual environment (``bench/.deface-venv``) because it requires the
-   non-headless OpenCV wheel, which must not share an environment with ours.
-2. Coverage on the real labelled clip in ``../shared/eval/videos`` when present: every labelled
-   face in every labelled frame must be covered (70 % of its area) by what was hidden.
-3. Memory: peak resident memory of a process redacting a 1080p clip of 3 s and of 12 s; bounded
-   memory means the longer clip needs no more.
+1. Speed, whole process as a user runs it (``piiblur redact``, models loading included), median
+   of ``--repeat`` runs, on each clip of ``footage.py`` (a real street camera, camera moves over
+   the real street photos of ``../shared/eval`` at 720p and 1080p, the labelled clip) and on the
+   rendered clip of earlier results: heads, heads + license_plates and all 13 categories, next to
+   a plain decode + encode of the same clip in the same run (PyAV, the pipeline's encoder
+   settings: the cost of touching every frame) and to ``deface`` (heads, its defaults; one run:
+   it is slow), installed into its own environment (``bench/.deface-venv``) because it needs the
+   non-headless OpenCV wheel.
+2. Stages: ``piiblur redact --profile`` of the median run: seconds per stage (decode, each
+   detector family, each shared model, tracking, hiding, encode), summed over threads.
+3. Recall on the labelled clips (camera moves: every frame labelled; squats: its labelled frames):
+   a label counts as hidden when 70 % of it is covered by what was hidden in that frame.
+4. Memory: peak resident memory redacting a 1080p clip of 3 s and of 12 s (``--no-memory`` skips).
 Writes ``bench/results/video.md`` and ``video.json``.
 """
 
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,33 +38,93 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
+import footage  # noqa: E402
 import report  # noqa: E402
 from conftest import render_video  # noqa: E402
+from footage import Clip  # noqa: E402
 from piiblur.detect import Box, default_engine  # noqa: E402
 from piiblur.domain import ObfuscationType, PiiCategory  # noqa: E402
 from piiblur.redact.video import CONTAINER_FORMATS, VIDEO_CODECS, redact_video  # noqa: E402
+from quality import LABEL_TO_CATEGORY  # noqa: E402
 
-EVAL = REPO.parent / "shared" / "eval"
 DEFACE_VENV = REPO / "bench" / ".deface-venv"
+PIIBLUR = [sys.executable, "-m", "piiblur"]
 SETS = {
     "heads": [PiiCategory.HEADS],
     "heads+license_plates": [PiiCategory.HEADS, PiiCategory.LICENSE_PLATES],
     "all 13 categories": list(PiiCategory),
 }
+COVERED = 0.7
+CLIPS = ("vtest720", "vtest1080", "moves720", "moves1080", "squats", "rendered720")
+
+
+def make_clip(name: str, work: Path) -> Clip | None:
+    if name.startswith("vtest"):
+        return footage.vtest(work, (1280, 720) if name.endswith("720") else (1920, 1080))
+    if name.startswith("moves"):
+        return footage.camera_moves(work, (1280, 720) if name.endswith("720") else (1920, 1080))
+    if name == "squats":
+        return footage.squats()
+    rendered = render_video(work / "rendered_720p.mp4", 10.0, fps=30, size=(1280, 720), crossings=5)
+    return Clip(
+        "rendered: a face sliding over a photo 1280x720",
+        rendered.path,
+        30,
+        len(rendered.face_boxes),
+        1280,
+        720,
+        "tests/conftest.render_video (earlier results' clip)",
+    )
 
 
 def plain_transcode(source: Path, target: Path) -> None:
-    """Decode and re-encode with the pipeline's encoder settings: the cost of touching every frame."""
+    """Decode and re-encode with the pipeline's encoder settings, audio copied."""
     with av.open(str(source)) as inp, av.open(str(target), "w", format=CONTAINER_FORMATS["mp4"]) as out:
         video_in = inp.streams.video[0]
+        video_in.thread_type = "AUTO"
+        audio_in = inp.streams.audio[0] if inp.streams.audio else None
         stream = out.add_stream(VIDEO_CODECS["mp4"], rate=video_in.average_rate)
         stream.width, stream.height, stream.pix_fmt = video_in.width, video_in.height, "yuv420p"
         stream.options = {"crf": "20", "preset": "veryfast"}
-        for frame in inp.decode(video_in):
-            rgb = frame.to_ndarray(format="rgb24")  # the pipeline works on RGB too
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")))
+        audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
+        for packet in inp.demux(*[s for s in (video_in, audio_in) if s is not None]):
+            if packet.stream is audio_in:
+                if audio_out is not None and packet.dts is not None:
+                    packet.stream = audio_out
+                    out.mux(packet)
+                continue
+            for frame in packet.decode():
+                out.mux(stream.encode(frame.reformat(format="yuv420p")))
         out.mux(stream.encode(None))
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=3600)
+    return time.perf_counter() - started, done.stdout
+
+
+def ours(clip: Clip, categories: list[PiiCategory], repeat: int, work: Path) -> dict[str, Any]:
+    """Whole-process runs of ``piiblur redact --profile``: median wall time and its stages."""
+    command = [*PIIBLUR, "redact", str(clip.path), str(work / "ours.mp4"), "--json", "--profile"]
+    command += ["--categories", ",".join(c.value for c in categories)]
+    runs = []
+    for _ in range(repeat):
+        elapsed, stdout = timed(command)
+        lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+        stages = next(line["stages"] for line in lines if "stages" in line)
+        counts = next(line["counts"] for line in lines if "counts" in line)
+        runs.append((elapsed, stages, counts))
+    runs.sort(key=lambda run: run[0])
+    elapsed, stages, counts = runs[len(runs) // 2]
+    return {
+        "seconds": round(elapsed, 2),
+        "all_seconds": [round(r[0], 2) for r in runs],
+        "stages": stages,
+        "counts": counts,
+    }
 
 
 def deface_command() -> list[str] | None:
@@ -74,48 +138,91 @@ def deface_command() -> list[str] | None:
         except (subprocess.SubprocessError, OSError) as error:
             print(f"deface could not be installed: {error}")
             return None
-    return [str(executable)]
+    return [str(executable), "--backend", "onnxrt", "--execution-provider", "CPUExecutionProvider"]
 
 
-def timed(run: Any) -> float:
+def speed(clip: Clip, repeat: int, with_deface: bool, work: Path) -> dict[str, Any]:
+    plain = [_seconds(lambda: plain_transcode(clip.path, work / "plain.mp4")) for _ in range(repeat)]
+    row: dict[str, Any] = {
+        "clip": clip.name,
+        "source": clip.source,
+        "frames": clip.frames,
+        "fps": clip.fps,
+        "seconds_of_video": round(clip.seconds, 2),
+        "plain_seconds": round(statistics.median(plain), 2),
+        "sets": {},
+    }
+    for name, categories in SETS.items():
+        print(f"  {clip.name}: {name}", flush=True)
+        row["sets"][name] = ours(clip, categories, repeat, work)
+    if with_deface and (command := deface_command()):
+        elapsed, _ = timed([*command, str(clip.path), "-o", str(work / "deface.mp4")])
+        row["deface_heads_seconds"] = round(elapsed, 2)
+    return row
+
+
+def _seconds(run: Any) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
 
 
-def speed(size: tuple[int, int], seconds: float, repeat: int, with_deface: bool, work: Path) -> dict[str, Any]:
-    # One crossing of the frame every 2 s, whatever the length (~17 px a frame at 720p).
-    clip = render_video(work / f"clip_{size[1]}p.mp4", seconds, fps=30, size=size, crossings=seconds / 2)
-    frames = len(clip.face_boxes)
-    engine = default_engine()
-    engine.warm_up()
-    row: dict[str, Any] = {"clip": f"{size[0]}x{size[1]}, {frames} frames at 30 fps", "fps": {}}
-    plain = [timed(lambda: plain_transcode(clip.path, work / "plain.mp4")) for _ in range(repeat)]
-    row["fps"]["decode+encode"] = frames / statistics.median(plain)
-    for name, categories in SETS.items():
-        out = work / f"ours_{size[1]}.mp4"
-        runs = [
-            timed(lambda c=categories, o=out: redact_video(clip.path, o, "mp4", c, ObfuscationType.BLUR, engine))
-            for _ in range(repeat)
-        ]
-        row["fps"][name] = frames / statistics.median(runs)
-    if with_deface and (command := deface_command()):
-        out = work / f"deface_{size[1]}.mp4"
-        run = [
-            *command,
-            str(clip.path),
-            "-o",
-            str(out),
-            "--backend",
-            "onnxrt",
-            "--execution-provider",
-            "CPUExecutionProvider",
-        ]
-        elapsed = timed(lambda: subprocess.run(run, check=True, capture_output=True, timeout=1800))
-        row["fps"]["deface 1.5.0 (heads)"] = frames / elapsed
-    row["fps"] = {k: round(v, 2) for k, v in row["fps"].items()}
-    row["realtime_factor_heads_plates"] = round(row["fps"]["heads+license_plates"] / 30, 2)
-    return row
+def covered(label: dict[str, Any], boxes: list[Box]) -> float:
+    x, y = int(label["x"]), int(label["y"])
+    w, h = max(1, round(label["w"])), max(1, round(label["h"]))
+    mask = np.zeros((h, w), bool)
+    for b in boxes:
+        x0, y0 = max(0, int(b.x) - x), max(0, int(b.y) - y)
+        x1, y1 = min(w, int(b.x + b.w) - x + 1), min(h, int(b.y + b.h) - y + 1)
+        if x1 > x0 and y1 > y0:
+            mask[y0:y1, x0:x1] = True
+    return float(mask.mean())
+
+
+def recall(clip: Clip, work: Path) -> dict[str, Any]:
+    """Per category: labels (label x frame) of the clip hidden in their frame, with every
+    category asked, and with heads + license_plates only."""
+    assert clip.labels is not None
+    result: dict[str, Any] = {"clip": clip.name}
+    for name in ("heads+license_plates", "all 13 categories"):
+        wanted = set(SETS[name])
+        redaction = redact_video(
+            clip.path, work / "recall.mp4", "mp4", SETS[name], ObfuscationType.BLUR, default_engine()
+        )
+        hit, total = Counter[str](), Counter[str]()
+        missed: dict[str, list[int]] = {}
+        for frame, labels in enumerate(clip.labels):
+            regions = redaction.regions_per_frame[frame] if frame < len(redaction.regions_per_frame) else []
+            for label in labels:
+                category = LABEL_TO_CATEGORY.get(label["category"])
+                if label.get("ignore") or category not in wanted:
+                    continue
+                total[category.value] += 1
+                if covered(label, regions) >= COVERED:
+                    hit[category.value] += 1
+                else:
+                    missed.setdefault(category.value, []).append(frame)
+        result[name] = {
+            c: {
+                "hidden": hit[c],
+                "labelled": total[c],
+                "recall": round(hit[c] / total[c], 3),
+                "missed_in_frames": _spans(missed.get(c, [])),
+            }
+            for c in sorted(total)
+        }
+    return result
+
+
+def _spans(frames: list[int]) -> str:
+    """1,2,3,7 -> '1-3, 7'."""
+    spans: list[str] = []
+    for frame in sorted(set(frames)):
+        if spans and int(spans[-1].split("-")[-1]) == frame - 1:
+            spans[-1] = f"{spans[-1].split('-')[0]}-{frame}"
+        else:
+            spans.append(str(frame))
+    return ", ".join(spans)
 
 
 PEAK_SCRIPT = """
@@ -141,84 +248,85 @@ def peak_memory(work: Path) -> dict[str, float]:
     return peaks
 
 
-def covered(label: dict[str, Any], boxes: list[Box]) -> float:
-    x, y, w, h = (int(label[k]) for k in ("x", "y", "w", "h"))
-    mask = np.zeros((h, w), bool)
-    for b in boxes:
-        x0, y0 = max(0, int(b.x) - x), max(0, int(b.y) - y)
-        x1, y1 = min(w, int(b.x + b.w) - x + 1), min(h, int(b.y + b.h) - y + 1)
-        if x1 > x0 and y1 > y0:
-            mask[y0:y1, x0:x1] = True
-    return float(mask.mean())
-
-
-def labelled_clip(work: Path) -> dict[str, Any] | None:
-    labels_path = EVAL / "labels.json"
-    if not labels_path.is_file():
-        print(f"no labelled set at {EVAL} (../shared/eval is absent): real-clip coverage not measured")
-        return None
-    results = []
-    for entry in json.loads(labels_path.read_text()).get("videos", []):
-        out = work / "labelled.mp4"
-        started = time.perf_counter()
-        result = redact_video(
-            EVAL / entry["file"], out, "mp4", [PiiCategory.HEADS], ObfuscationType.BLUR, default_engine()
-        )
-        elapsed = time.perf_counter() - started
-        misses, total = [], 0
-        for key in entry["keyframes"]:
-            for label in key["boxes"]:
-                if label["category"] != "face" or label.get("ignore"):
-                    continue
-                total += 1
-                if covered(label, result.regions_per_frame[key["frame"]]) < 0.7:
-                    misses.append(key["frame"])
-        results.append(
-            {
-                "file": entry["file"],
-                "frames": result.frames,
-                "labelled_faces": total,
-                "uncovered": misses,
-                "keyframes": len(result.keyframes),
-                "fps": round(result.frames / elapsed, 2),
-            }
-        )
-    return {"clips": results}
+def markdown(rows: list[dict[str, Any]], recalls: list[dict[str, Any]], memory: dict[str, float], repeat: int) -> str:
+    lines = [
+        "# Video redaction",
+        "",
+        f"{os.cpu_count()} CPUs. Whole process (`piiblur redact`, models loading included), median of {repeat} "
+        "runs. **×RT**: seconds of video per second of work (above 1: faster than real time); "
+        "**×plain**: how many times a plain decode + encode of the same clip in the same run.",
+        "",
+        "| clip | frames | plain decode+encode ×RT | heads ×RT (×plain) | heads+license_plates ×RT (×plain) "
+        "| all 13 ×RT (×plain) | deface 1.5.0 heads ×RT | ours heads vs deface |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        video = row["seconds_of_video"]
+        cells = [f"{video / row['plain_seconds']:.2f}"]
+        for name in SETS:
+            seconds = row["sets"][name]["seconds"]
+            cells.append(f"{video / seconds:.2f} ({seconds / row['plain_seconds']:.1f})")
+        deface = row.get("deface_heads_seconds")
+        cells.append(f"{video / deface:.2f}" if deface else "-")
+        cells.append(f"{deface / row['sets']['heads']['seconds']:.1f}× faster" if deface else "-")
+        lines.append(f"| {row['clip']} ({row['fps']:g} fps) | {row['frames']} | " + " | ".join(cells) + " |")
+    lines += ["", "Where the clips come from:", ""]
+    lines += [f"- {row['clip']}: {row['source']}" for row in rows]
+    lines += [
+        "",
+        "## Where the time goes",
+        "",
+        "Seconds per stage of the median run (`piiblur redact --profile`), summed "
+        "over threads: stages overlap on the cores, so they add up to more than the wall time. "
+        '"waiting for …" is a thread idle on another.',
+        "",
+    ]
+    for row in rows:
+        for name in SETS:
+            run = row["sets"][name]
+            top = sorted(run["stages"].items(), key=lambda kv: -kv[1]["seconds"])
+            shown = ", ".join(f"{stage} {v['seconds']:.2f} s ({v['calls']}×)" for stage, v in top)
+            lines.append(f"- **{row['clip']}, {name}** ({run['seconds']} s wall): {shown}")
+    if recalls:
+        lines += ["", "## Recall on labelled clips", "", "Labels × frames hidden (70 % covered in their frame).", ""]
+        lines += [
+            "| clip | asked | category | hidden / labelled | recall | missed in frames |",
+            "|---|---|---|---:|---:|---|",
+        ]
+        for clip in recalls:
+            for name in ("heads+license_plates", "all 13 categories"):
+                for category, r in clip[name].items():
+                    lines.append(
+                        f"| {clip['clip']} | {name} | {category} | {r['hidden']} / {r['labelled']} | {r['recall']} "
+                        f"| {r['missed_in_frames'] or '-'} |"
+                    )
+    if memory:
+        lines += ["", "## Peak memory (heads + license_plates)", ""]
+        lines += [f"- {name}: {mib} MiB" for name, mib in memory.items()]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated, of: {', '.join(CLIPS)}")
     parser.add_argument("--no-deface", action="store_true")
+    parser.add_argument("--no-memory", action="store_true")
     args = parser.parse_args()
+    rows, recalls = [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows = [
-            speed(size, args.seconds, args.repeat, not args.no_deface, work) for size in ((1280, 720), (1920, 1080))
-        ]
-        real = labelled_clip(work)
-        memory = peak_memory(work)
-    result = {"cpus": os.cpu_count(), "speed": rows, "labelled": real, "peak_rss_mib": memory}
-    lines = [
-        "# Video redaction",
-        "",
-        f"{os.cpu_count()} CPUs. Frames per second (higher is better); ours: median of {args.repeat} runs.",
-        "",
-    ]
-    names = list(rows[0]["fps"])
-    lines += ["| clip | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    lines += [f"| {r['clip']} | " + " | ".join(str(r["fps"].get(n, "-")) for n in names) + " |" for r in rows]
-    if real:
-        lines += ["", "## Labelled real clips", ""]
-        for clip in real["clips"]:
-            lines.append(
-                f"- {clip['file']}: {clip['frames']} frames, {clip['labelled_faces']} labelled faces, "
-                f"uncovered in frames {clip['uncovered'] or 'none'}, {clip['keyframes']} keyframes, {clip['fps']} fps"
-            )
-    lines += ["", "## Peak memory (heads + license_plates)", ""]
-    lines += [f"- {name}: {mib} MiB" for name, mib in memory.items()]
-    report.write("video", result, "\n".join(lines) + "\n")
+        for name in args.clips.split(","):
+            clip = make_clip(name, work)
+            if clip is None:
+                continue
+            print(f"{clip.name}: {clip.frames} frames", flush=True)
+            rows.append(speed(clip, args.repeat, not args.no_deface, work))
+            if clip.labels is not None:
+                recalls.append(recall(clip, work))
+        memory = {} if args.no_memory else peak_memory(work)
+    result = {"cpus": os.cpu_count(), "repeat": args.repeat, "speed": rows, "recall": recalls, "peak_rss_mib": memory}
+    report.write("video", result, markdown(rows, recalls, memory, args.repeat))
 
 
 if __name__ == "__main__":

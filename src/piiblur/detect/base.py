@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.domain import PiiCategory
+from piiblur.profiling import stage
 
 RgbImage = npt.NDArray[np.uint8]
 """An H x W x 3 array, RGB channel order, uint8."""
@@ -131,7 +132,8 @@ class Scene:
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         if key not in self._memo:
-            self._memo[key] = compute()
+            with stage(f"shared: {key.split(':', maxsplit=1)[0]}"):
+                self._memo[key] = compute()
         value: T = self._memo[key]
         return value
 

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from piiblur.detect.base import Box, RgbImage, Scene, tile_origins
 from piiblur.detect.onnx import CPU_ONLY, Inference, session_at
+from piiblur.profiling import stage
 
 if TYPE_CHECKING:  # rapidocr takes 0.9 s to import: only processes that read text pay for it
     from rapidocr import RapidOCR
@@ -72,23 +73,28 @@ class Ocr:
     def engine(self) -> RapidOCR:
         with self._lock:
             if self._engine is None:
-                from rapidocr import RapidOCR
-
-                self._engine = RapidOCR(
-                    params={
-                        "Global.log_level": "critical",
-                        "Det.limit_side_len": self.limit_side_len,
-                        "Det.limit_type": "max",
-                        "Det.box_thresh": 0.5,
-                        "EngineConfig.onnxruntime.intra_op_num_threads": self.inference.threads or -1,
-                        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                    }
-                )
-                # rapidocr builds its sessions with spinning worker threads; rebuild them with
-                # ours (same model files, shipped in its wheel).
-                for model in (self._engine._load_det_model(), self._engine._load_rec_model()):  # type: ignore[no-untyped-call]
-                    model.session.session = session_at(Path(model.session.session._model_path), self.inference)
+                with stage("model loading"):
+                    self._engine = self._load()
             return self._engine
+
+    def _load(self) -> RapidOCR:
+        from rapidocr import RapidOCR
+
+        engine = RapidOCR(
+            params={
+                "Global.log_level": "critical",
+                "Det.limit_side_len": self.limit_side_len,
+                "Det.limit_type": "max",
+                "Det.box_thresh": 0.5,
+                "EngineConfig.onnxruntime.intra_op_num_threads": self.inference.threads or -1,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+        # rapidocr builds its sessions with spinning worker threads; rebuild them with ours (same
+        # model files, shipped in its wheel).
+        for model in (engine._load_det_model(), engine._load_rec_model()):  # type: ignore[no-untyped-call]
+            model.session.session = session_at(Path(model.session.session._model_path), self.inference)
+        return engine
 
     def find_lines(self, pixels: RgbImage) -> list[TextLine]:
         """Text lines in image coordinates: one look at the whole picture within

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from piiblur.profiling import stage
+
 WEIGHTS_PACKAGE = "piiblur.detect.weights"
 CPU = "CPUExecutionProvider"
 
@@ -87,5 +89,6 @@ class LazySession:
     def get(self) -> ort.InferenceSession:
         with self._lock:
             if self._session is None:
-                self._session = load_session(self.filename, self.inference)
+                with stage("model loading"):
+                    self._session = load_session(self.filename, self.inference)
             return self._session

@@ -24,6 +24,7 @@ from piiblur.detect.signs import StreetSignDetector
 from piiblur.detect.tattoos import TattooDetector
 from piiblur.detect.text import WritingDetector
 from piiblur.domain import PiiCategory
+from piiblur.profiling import stage
 
 
 class UnsupportedCategoryError(ValueError):
@@ -72,7 +73,8 @@ class DetectionEngine:
         scene = Scene(image)
         found: list[Detection] = []
         for detector in self.detectors_for(wanted):
-            found.extend(d for d in detector.detect(scene, wanted & detector.categories) if d.category in wanted)
+            with stage(f"detect: {detector.name}"):
+                found.extend(d for d in detector.detect(scene, wanted & detector.categories) if d.category in wanted)
         return found
 
     @property

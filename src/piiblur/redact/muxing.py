@@ -19,6 +19,7 @@ import numpy as np
 
 from piiblur.detect import Detection
 from piiblur.domain import ObfuscationType
+from piiblur.profiling import stage
 from piiblur.redact.obfuscate import Plane, obfuscate_yuv420
 
 QUEUE_DEPTH = 8
@@ -76,7 +77,8 @@ class BackgroundMuxer:
 
     def _put(self, item: _Item) -> None:
         self._raise_if_failed()
-        self._queue.put(item)
+        with stage("waiting for the encoder"):
+            self._queue.put(item)
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -87,7 +89,8 @@ class BackgroundMuxer:
             if self._error is None:  # after a failure, keep draining so the producer never blocks
                 self._guarded(functools.partial(self._write, item))
         if self._error is None:
-            self._guarded(lambda: self.out.mux(self.video_stream.encode(None)))
+            with stage("encode"):
+                self._guarded(lambda: self.out.mux(self.video_stream.encode(None)))
 
     def _guarded(self, step: Callable[[], None]) -> None:
         try:
@@ -100,7 +103,9 @@ class BackgroundMuxer:
             self.out.mux(item)
             return
         frame, planes, regions = item
-        obfuscate_yuv420(planes, regions, self.obfuscation)
-        hidden = frame_from_planes(planes)
-        hidden.pts, hidden.time_base = frame.pts, frame.time_base
-        self.out.mux(self.video_stream.encode(hidden))
+        with stage("hiding"):
+            obfuscate_yuv420(planes, regions, self.obfuscation)
+        with stage("encode"):
+            hidden = frame_from_planes(planes)
+            hidden.pts, hidden.time_base = frame.pts, frame.time_base
+            self.out.mux(self.video_stream.encode(hidden))

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import av.container
 from PIL import Image, UnidentifiedImageError
 
 from piiblur.domain import MediaType
+
+if TYPE_CHECKING:  # PyAV (FFmpeg) loads in 70 ms: photos never need it
+    import av
+    import av.container
 
 IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
 # Decoding costs about 3 bytes per pixel and redaction several times that: the default limit
@@ -108,6 +111,8 @@ def open_video(path: Path, file_format: str | None = None) -> av.container.Input
             file_format = sniff_format(handle.read(64))
     if file_format not in DEMUXERS:
         raise UnsupportedMediaError("Not a supported video container (mp4, mov, webm)")
+    import av
+
     container = av.open(str(path), format=DEMUXERS[file_format], options=SAFE_INPUT_OPTIONS)
     for stream in container.streams.video:
         stream.codec_context.options = {"max_pixels": str(MAX_VIDEO_PIXELS)}
@@ -115,6 +120,8 @@ def open_video(path: Path, file_format: str | None = None) -> av.container.Input
 
 
 def _probe_video(path: Path, file_format: str) -> MediaInfo:
+    import av
+
     try:
         with open_video(path, file_format) as container:
             if not container.streams.video:

@@ -32,6 +32,7 @@ import numpy as np
 from piiblur.detect import Box, Detection, DetectionEngine
 from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
+from piiblur.profiling import stage
 from piiblur.redact import tracking
 from piiblur.redact.muxing import BackgroundMuxer, planes_of
 from piiblur.redact.obfuscate import Plane
@@ -100,8 +101,9 @@ class _Pending:
     and the encoder takes): RGB is made only for the frames detection runs on."""
 
     def __init__(self, frame: av.VideoFrame) -> None:
-        self.frame = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
-        self.planes = planes_of(self.frame)
+        with stage("frame copy"):
+            self.frame = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
+            self.planes = planes_of(self.frame)
         self._rgb: RgbImage | None = None
 
     @property
@@ -110,7 +112,8 @@ class _Pending:
 
     def rgb(self) -> RgbImage:
         if self._rgb is None:
-            self._rgb = np.asarray(self.frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            with stage("to RGB"):
+                self._rgb = np.asarray(self.frame.to_ndarray(format="rgb24"), dtype=np.uint8)
         return self._rgb
 
 
@@ -180,26 +183,40 @@ class _Channel:
         while self.in_flight and (wait or self.in_flight[0].found.done()):
             wait = False
             submitted = self.in_flight.popleft()
-            keyframe = Keyframe(submitted.index, submitted.found.result())
-            pairing = None
-            if self.last_key is not None:
-                carried = self.ledger.coasting(self.last_key, keyframe)
-                keyframe = Keyframe(keyframe.index, keyframe.detections + carried)
-                pairing = tracking.pair(self.last_key, keyframe)
-            tracks = self.ledger.assign(keyframe.detections, pairing)
-            result.detections.extend(
-                FrameDetection(keyframe.index, d, t)
-                for d, t in zip(keyframe.detections, tracks, strict=True)
-                if d.detector != tracking.COASTING
-            )
-            regions.update({i: [] for i in submitted.frames_before})
-            if self.last_key is not None and pairing is not None:
-                for i in submitted.frames_before:
-                    regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
-                self._adapt_stride(pairing.max_relative_motion())
-            regions[keyframe.index] = keyframe.detections
-            self.last_key = None if submitted.ends_segment else keyframe
+            with stage("waiting for detection"):
+                keyframe = Keyframe(submitted.index, submitted.found.result())
+            with stage("tracking"):
+                self._track(keyframe, submitted, width, height, result, regions)
         return regions
+
+    def _track(
+        self,
+        keyframe: Keyframe,
+        submitted: _Submitted,
+        width: int,
+        height: int,
+        result: VideoRedaction,
+        regions: dict[int, list[Detection]],
+    ) -> None:
+        """Pair a detected keyframe with the previous one and give the frames between them boxes."""
+        pairing = None
+        if self.last_key is not None:
+            carried = self.ledger.coasting(self.last_key, keyframe)
+            keyframe = Keyframe(keyframe.index, keyframe.detections + carried)
+            pairing = tracking.pair(self.last_key, keyframe)
+        tracks = self.ledger.assign(keyframe.detections, pairing)
+        result.detections.extend(
+            FrameDetection(keyframe.index, d, t)
+            for d, t in zip(keyframe.detections, tracks, strict=True)
+            if d.detector != tracking.COASTING
+        )
+        regions.update({i: [] for i in submitted.frames_before})
+        if self.last_key is not None and pairing is not None:
+            for i in submitted.frames_before:
+                regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
+            self._adapt_stride(pairing.max_relative_motion())
+        regions[keyframe.index] = keyframe.detections
+        self.last_key = None if submitted.ends_segment else keyframe
 
     def _adapt_stride(self, motion: float) -> None:
         if motion > FAST_MOTION:
@@ -235,7 +252,9 @@ class _Redactor:
 
     def push(self, frame: av.VideoFrame, index: int) -> None:
         pending = _Pending(frame)
-        if self._is_cut(_thumbnail(pending.luma)):
+        with stage("scene cuts"):
+            cut = self._is_cut(_thumbnail(pending.luma))
+        if cut:
             self._close_segments()
         self.buffer[index] = pending
         for channel in self.channels:
@@ -368,7 +387,9 @@ def _decoded(
                 packet.stream = out_audio
                 muxer.audio(packet)
             continue
-        for frame in packet.decode():
+        with stage("decode"):
+            frames = packet.decode()
+        for frame in frames:
             assert isinstance(frame, av.VideoFrame)
             yield index, frame
             index += 1
