@@ -151,6 +151,11 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
     result = piiblur(tmp_path, "redact", str(clip), str(tmp_path / "out.mp4"), "--categories", "heads")
     assert "100%" in result.stderr, "a progress bar is drawn on the terminal"
     assert result.stdout.strip().endswith("1 object(s) hidden (1 heads)"), "one face crossing: one object"
+    profiled = piiblur(tmp_path, "redact", str(clip), str(tmp_path / "p.mp4"), "-c", "heads", "--json", "--profile")
+    done_line, stages_line = map(json.loads, profiled.stdout.splitlines())
+    assert done_line["counts"] == {"heads": 1}
+    assert {"decode", "encode", "hiding", "detect: centerface", "model loading"} <= set(stages_line["stages"])
+    assert stages_line["stages"]["hiding"]["calls"] == 10
 
     no_gpu = {"PIIBLUR_EXECUTION_PROVIDERS": "NoSuchExecutionProvider"}
     refused = piiblur(tmp_path, "detect", str(photo), "--categories", "heads", check=False, env=no_gpu)

@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import RenderedClip, render_video
 from piiblur.detect import Box, Detection, DetectionEngine, default_engine
 from piiblur.domain import ObfuscationType, PiiCategory
+from piiblur.profiling import StageClock
 from piiblur.redact.video import VideoRedaction, redact_video
 
 HEADS = [PiiCategory.HEADS]
@@ -312,3 +313,23 @@ def test_a_plate_is_hidden_from_the_first_frame_it_can_be_read_in_a_zoom(tmp_pat
 def covered(box: tuple[int, int, int, int], detections: list[Detection]) -> bool:
     x, y, w, h = box
     return any(d.box.intersection_area(Box(x, y, w, h)) >= 0.7 * w * h for d in detections)
+
+
+def test_stage_clock_counts_every_stage_of_a_redaction(tmp_path: Path) -> None:
+    clip = render_video(tmp_path / "clip.mp4", 2.0, fps=10)
+    clock = StageClock()
+    with clock.active():
+        result = redact(clip, tmp_path / "out.mp4")
+    stages = {name: (seconds, calls) for name, seconds, calls in clock.table()}
+    frames = len(clip.face_boxes)
+    assert stages["hiding"][1] == frames and stages["frame copy"][1] == frames
+    assert stages["detect: centerface"][1] == len(result.keyframes) == stages["to RGB"][1]
+    assert stages["encode"][1] == frames + 1, "each frame, then the encoder's flush"
+    assert all(seconds >= 0 for seconds, _ in stages.values())
+    busy = stages["detect: centerface"][0]
+    with clock.active():  # a second run adds to the same clock; off again afterwards
+        redact(clip, tmp_path / "again.mp4")
+    assert clock.table() and {n: c for n, _, c in clock.table()}["hiding"] == 2 * frames
+    redact(clip, tmp_path / "unclocked.mp4")
+    assert {n: c for n, _, c in clock.table()}["hiding"] == 2 * frames
+    assert {n: s for n, s, _ in clock.table()}["detect: centerface"] > busy
