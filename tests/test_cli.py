@@ -157,6 +157,13 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
     assert {"decode", "encode", "hiding", "detect: centerface", "model loading"} <= set(stages_line["stages"])
     assert stages_line["stages"]["hiding"]["calls"] == 10
 
+    no_encoder = {"PIIBLUR_VIDEO_H264_ENCODER": "h264_nope"}
+    refused = piiblur(
+        tmp_path, "redact", str(clip), str(tmp_path / "x.mp4"), "-c", "heads", check=False, env=no_encoder
+    )
+    assert refused.returncode == 1 and "H.264 encoder 'h264_nope' not in this FFmpeg build" in refused.stderr
+    assert not (tmp_path / "x.mp4").exists()
+
     no_gpu = {"PIIBLUR_EXECUTION_PROVIDERS": "NoSuchExecutionProvider"}
     refused = piiblur(tmp_path, "detect", str(photo), "--categories", "heads", check=False, env=no_gpu)
     assert refused.returncode == 1 and "NoSuchExecutionProvider not available" in refused.stderr

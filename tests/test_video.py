@@ -15,7 +15,7 @@ from conftest import RenderedClip, render_video
 from piiblur.detect import Box, Detection, DetectionEngine, default_engine
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.profiling import StageClock
-from piiblur.redact.video import VideoRedaction, redact_video
+from piiblur.redact.video import SOFTWARE, UnavailableCodecError, VideoCodecs, VideoRedaction, redact_video
 
 HEADS = [PiiCategory.HEADS]
 
@@ -333,3 +333,11 @@ def test_stage_clock_counts_every_stage_of_a_redaction(tmp_path: Path) -> None:
     redact(clip, tmp_path / "unclocked.mp4")
     assert {n: c for n, _, c in clock.table()}["hiding"] == 2 * frames
     assert {n: s for n, s, _ in clock.table()}["detect: centerface"] > busy
+
+
+def test_video_codecs_are_checked_by_name_before_any_work() -> None:
+    SOFTWARE.check()
+    with pytest.raises(UnavailableCodecError, match="'nosuch' not in this FFmpeg build"):
+        VideoCodecs(hwaccel="nosuch").check()
+    with pytest.raises(UnavailableCodecError, match=r"H\.264 encoder 'h264_nope'"):
+        VideoCodecs(h264_encoder="h264_nope").check()

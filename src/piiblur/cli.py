@@ -114,7 +114,7 @@ def serve(
     # Command-line options win; webhooks build their download links from the result too.
     settings = defaults.model_copy(update={"host": host or defaults.host, "port": port or defaults.port})
     configure_logging(settings.log_format, settings.log_level)
-    _check_providers(settings)
+    _check_hardware(settings)
     typer.echo(f"PiiBlur state in {settings.data_dir}", err=True)
     uvicorn.run(
         create_app(settings),
@@ -159,7 +159,7 @@ def worker(
     if unknown:
         raise _fail(f"unknown queue(s): {', '.join(unknown)} (known: {', '.join(QUEUES)})")
     configure_logging(settings.log_format, settings.log_level)
-    _check_providers(settings)
+    _check_hardware(settings)
     if metrics_port is not None:
         _serve_worker_metrics(settings, metrics_port)
 
@@ -173,14 +173,25 @@ def worker(
     create_celery(settings).worker_main(argv)
 
 
-def _check_providers(settings: Settings) -> None:
-    """Before any work is taken: a provider that is not there stops the process with its reason."""
+def _check_hardware(settings: Settings, as_json: bool = False) -> None:
+    """Before any work is taken: an execution provider, a decoding device or an encoder that is not
+    there stops the process with its reason (rather than failing every job later)."""
     from piiblur.detect.onnx import Inference, UnavailableProviderError
 
     try:
         Inference.of(settings.inference_threads, settings.execution_providers)
     except UnavailableProviderError as error:
-        raise _fail(f"PIIBLUR_EXECUTION_PROVIDERS: {error}") from None
+        raise _fail(f"PIIBLUR_EXECUTION_PROVIDERS: {error}", as_json) from None
+    _check_codecs(settings, as_json)
+
+
+def _check_codecs(settings: Settings, as_json: bool) -> None:
+    from piiblur.redact.video import UnavailableCodecError, VideoCodecs
+
+    try:
+        VideoCodecs(settings.video_hwaccel, settings.video_h264_encoder).check()
+    except UnavailableCodecError as error:
+        raise _fail(f"PIIBLUR_VIDEO_HWACCEL / PIIBLUR_VIDEO_H264_ENCODER: {error}", as_json) from None
 
 
 def _serve_worker_metrics(settings: Settings, port: int) -> None:
@@ -538,6 +549,7 @@ def _redact(source: Path, target: Path, wanted: list[PiiCategory], obfuscation: 
     if source.is_dir():
         _redact_folder(source, target, wanted, obfuscation, as_json)
         return
+    _check_codecs(get_settings(), as_json)
     engine = _engine(get_settings(), as_json)
     if target.is_dir():
         raise _fail(f"{target} is a folder: give the redacted file's path", as_json)
@@ -563,7 +575,7 @@ def _redact_file(
     from piiblur.domain import MediaType
     from piiblur.redact.image import redact_image
     from piiblur.redact.probe import probe
-    from piiblur.redact.video import redact_video
+    from piiblur.redact.video import VideoCodecs, redact_video
 
     info = probe(source, get_settings().max_image_pixels)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -576,7 +588,9 @@ def _redact_file(
         def advance(fraction: float) -> None:
             progress.update(task, completed=round(fraction * 100))
 
-        video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance)
+        settings = get_settings()
+        codecs = VideoCodecs(settings.video_hwaccel, settings.video_h264_encoder)
+        video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance, codecs=codecs)
         progress.update(task, completed=100)
         counts = {category.value: n for category, n in video.object_counts().items()}
     return {"output": str(target), "detections": sum(counts.values()), "counts": counts}
@@ -638,6 +652,7 @@ def _redact_folder(
     files = _media_files(source, target.resolve())
     if not files:
         raise _fail(f"no images or videos in {source}", as_json)
+    _check_codecs(get_settings(), as_json)
     engine = _engine(get_settings(), as_json)
     failed = 0
     # stdout is left alone (rich would route it through the bar's console, on stderr).

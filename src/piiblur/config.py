@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 1.0
 
+    video_hwaccel: str | None = Field(
+        default=None, description="FFmpeg device to decode videos on (cuda, qsv, vaapi...); software if unset"
+    )
+    video_h264_encoder: str = Field(
+        default="libx264", description="H.264 encoder for mp4 and mov output (h264_nvenc, h264_qsv...)"
+    )
+
     @field_validator("execution_providers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

@@ -103,17 +103,21 @@ def _probe_image(path: Path, file_format: str, max_pixels: int) -> MediaInfo:
         raise UnsupportedMediaError(f"Image file is corrupt or truncated ({file_format})") from error
 
 
-def open_video(path: Path, file_format: str | None = None) -> av.container.InputContainer:
+def open_video(path: Path, file_format: str | None = None, hwaccel: str | None = None) -> av.container.InputContainer:
     """A video opened for reading with the guards above; raises ``UnsupportedMediaError`` for a
-    file whose bytes do not name a supported video container. ``file_format``: already sniffed."""
+    file whose bytes do not name a supported video container. ``file_format``: already sniffed;
+    ``hwaccel``: an FFmpeg device type (cuda, qsv, vaapi...) to decode on, falling back to the
+    software decoder for what the device cannot decode."""
     if file_format is None:
         with path.open("rb") as handle:
             file_format = sniff_format(handle.read(64))
     if file_format not in DEMUXERS:
         raise UnsupportedMediaError("Not a supported video container (mp4, mov, webm)")
     import av
+    from av.codec.hwaccel import HWAccel
 
-    container = av.open(str(path), format=DEMUXERS[file_format], options=SAFE_INPUT_OPTIONS)
+    device = HWAccel(hwaccel, allow_software_fallback=True) if hwaccel else None
+    container = av.open(str(path), format=DEMUXERS[file_format], options=SAFE_INPUT_OPTIONS, hwaccel=device)
     for stream in container.streams.video:
         stream.codec_context.options = {"max_pixels": str(MAX_VIDEO_PIXELS)}
     return container

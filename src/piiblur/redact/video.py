@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +41,7 @@ from piiblur.redact.probe import open_video
 from piiblur.redact.tracking import Keyframe, TrackLedger
 
 VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
+SOFTWARE_H264 = "libx264"
 CONTAINER_FORMATS = {"mp4": "mp4", "mov": "mov", "webm": "webm"}
 MAX_STRIDE = 10  # heads, codes, screens, tattoos
 MAX_TEXT_STRIDE = 20  # the OCR-based categories: the line detector costs 4x the face detector
@@ -48,6 +50,58 @@ SLOW_MOTION = 0.3
 SCENE_CUT = 40.0  # mean absolute difference of 32x18 grey thumbnails, 0-255
 
 ProgressCallback = Callable[[float], None]
+
+
+class UnavailableCodecError(RuntimeError):
+    """A hardware decoder or encoder was asked for that this FFmpeg build does not have."""
+
+
+@dataclass(frozen=True)
+class VideoCodecs:
+    """Which FFmpeg codecs do the video work. Software by default (the tested path); on a machine
+    with a GPU, its decoder (``hwaccel``: an FFmpeg device type such as cuda, qsv or vaapi; what it
+    cannot decode falls back to software) and its H.264 encoder for mp4 and mov (``h264_encoder``:
+    h264_nvenc, h264_qsv, h264_vaapi...). WebM stays VP9 in software."""
+
+    hwaccel: str | None = None
+    h264_encoder: str = SOFTWARE_H264
+
+    def check(self) -> None:
+        """Encode and decode a tiny clip with these codecs: a name this FFmpeg build does not know,
+        or a device that is not there, stops a process before it takes work (instead of failing
+        every video job later)."""
+        from av.codec.hwaccel import hwdevices_available
+
+        if self.hwaccel and self.hwaccel not in hwdevices_available():
+            raise UnavailableCodecError(
+                f"hardware decoding device {self.hwaccel!r} not in this FFmpeg build "
+                f"(it has: {', '.join(hwdevices_available())})"
+            )
+        if self.h264_encoder not in av.codecs_available:
+            raise UnavailableCodecError(f"H.264 encoder {self.h264_encoder!r} not in this FFmpeg build")
+        with tempfile.TemporaryDirectory() as folder:
+            trial = Path(folder) / "trial.mp4"
+            try:
+                self._trial(trial)
+            except (av.FFmpegError, OSError) as error:
+                raise UnavailableCodecError(
+                    f"{self.hwaccel or 'software'} decoding with {self.h264_encoder} encoding failed on a "
+                    f"trial clip: {error}"
+                ) from error
+
+    def _trial(self, path: Path) -> None:
+        with av.open(str(path), "w", format="mp4") as out:
+            stream = out.add_stream(self.h264_encoder, rate=25)
+            assert isinstance(stream, av.VideoStream)
+            stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+            for _ in range(2):
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((256, 256, 3), np.uint8), format="rgb24")))
+            out.mux(stream.encode(None))
+        with open_video(path, "mp4", self.hwaccel) as inp:
+            next(inp.decode(video=0))
+
+
+SOFTWARE = VideoCodecs()
 
 
 @dataclass(frozen=True)
@@ -327,6 +381,7 @@ def redact_video(
     engine: DetectionEngine,
     on_progress: ProgressCallback | None = None,
     window: FrameWindow | None = None,
+    codecs: VideoCodecs = SOFTWARE,
 ) -> VideoRedaction:
     """Redact a whole video, or (``window``) one segment of it: then only the window's frames
     are written, without audio (the joiner copies it once), and ``first_written`` says which
@@ -334,13 +389,13 @@ def redact_video(
     rotation = _display_rotation(source)
     options = {"movflags": "+faststart"} if file_format in ("mp4", "mov") else {}
     with (
-        open_video(source) as inp,
+        open_video(source, hwaccel=codecs.hwaccel) as inp,
         av.open(str(target), "w", format=CONTAINER_FORMATS[file_format], options=options) as out,
     ):
         in_video = inp.streams.video[0]
         in_video.thread_type = "AUTO"  # decode on FFmpeg's own threads
         in_audio = inp.streams.audio[0] if inp.streams.audio and window is None else None
-        out_video = _add_video_stream(out, in_video, file_format, rotation, joinable=window is not None)
+        out_video = _add_video_stream(out, in_video, file_format, rotation, codecs, joinable=window is not None)
         out_audio = out.add_stream_from_template(in_audio) if in_audio is not None else None
         total = in_video.frames or _estimated_frames(inp, in_video)
         result = VideoRedaction(in_video.codec_context.width, in_video.codec_context.height)
@@ -434,12 +489,18 @@ def _estimated_frames(container: av.container.InputContainer, stream: av.VideoSt
 
 
 def _add_video_stream(
-    out: av.container.OutputContainer, in_video: av.VideoStream, file_format: str, rotation: int, joinable: bool = False
+    out: av.container.OutputContainer,
+    in_video: av.VideoStream,
+    file_format: str,
+    rotation: int,
+    codecs: VideoCodecs,
+    joinable: bool = False,
 ) -> av.VideoStream:
     """``joinable``: encoded so that segments can be joined packet by packet, without decoding:
     no B-frames (decode order = display order, so timestamps stay monotonic across a join)."""
     rate = in_video.average_rate or in_video.guessed_rate or Fraction(25)
-    stream = out.add_stream(VIDEO_CODECS[file_format], rate=rate)
+    codec = codecs.h264_encoder if VIDEO_CODECS[file_format] == SOFTWARE_H264 else VIDEO_CODECS[file_format]
+    stream = out.add_stream(codec, rate=rate)
     assert isinstance(stream, av.VideoStream)
     stream.width = in_video.codec_context.width
     stream.height = in_video.codec_context.height
@@ -452,6 +513,8 @@ def _add_video_stream(
         stream.set_display_rotation(rotation)
     if file_format == "webm":
         stream.options = {"crf": "32", "b:v": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+    elif codec != SOFTWARE_H264:  # a hardware encoder: its own defaults, B-frames off where joined
+        stream.options = {"bf": "0"} if joinable else {}
     else:
         stream.options = (
             {"crf": "20", "preset": "veryfast", "bf": "0"} if joinable else {"crf": "20", "preset": "veryfast"}

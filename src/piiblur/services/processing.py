@@ -27,7 +27,7 @@ from piiblur.detect import DetectionEngine
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.logs import log_context
 from piiblur.redact.image import redact_image
-from piiblur.redact.video import redact_video
+from piiblur.redact.video import VideoCodecs, redact_video
 from piiblur.services import webhooks
 from piiblur.services.context import ServiceContext
 from piiblur.services.media import mark_original_deleted
@@ -276,7 +276,10 @@ def _run_pipeline(
                 found = [d.as_dict() for d in redact_image(source, target, categories, obfuscation, engine).detections]
             else:
                 progress = _ProgressWriter(ctx, claimed)
-                video = redact_video(source, target, media.file_format, categories, obfuscation, engine, progress)
+                codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
+                video = redact_video(
+                    source, target, media.file_format, categories, obfuscation, engine, progress, codecs=codecs
+                )
                 found = [d.detection.as_dict() | {"frame": d.frame, "track": d.track} for d in video.detections]
         if kind == MediaType.VIDEO.value:
             metrics.VIDEO_FRAMES.inc(video.frames)

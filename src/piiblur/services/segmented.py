@@ -25,7 +25,7 @@ from piiblur.detect import DetectionEngine
 from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.logs import log_context
 from piiblur.redact.segments import Segment, SegmentDetections, join_segments, merge_detections, plan_segments
-from piiblur.redact.video import redact_video
+from piiblur.redact.video import VideoCodecs, redact_video
 from piiblur.services.context import ServiceContext
 from piiblur.services.processing import (
     Claim,
@@ -177,8 +177,9 @@ def _redact_part(
     ):
         target = Path(tmp) / f"part.{original_key.rsplit('.', 1)[-1]}"
         with timed(MediaType.VIDEO.value, "redact segment"):
+            codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
             result = redact_video(
-                source, target, file_format, categories, obfuscation, engine, progress, window=segment.window()
+                source, target, file_format, categories, obfuscation, engine, progress, segment.window(), codecs
             )
         offset = segment.first_frame - (result.first_written or 0)
         ctx.storage.save_file(part_key, target)
