@@ -1,7 +1,7 @@
 """Video redaction speed, where the time goes, and recall, on real footage.
 
     .venv/bin/python bench/video.py [--repeat 3] [--clips vtest720,moves720,...] [--no-deface]
-                                    [--no-memory]
+                                    [--no-memory] [--merge]
 
 1. Speed, whole process as a user runs it (``piiblur redact``, models loading included), median
    of ``--repeat`` runs, on each clip of ``footage.py`` (a real street camera, camera moves over
@@ -308,6 +308,19 @@ def markdown(rows: list[dict[str, Any]], recalls: list[dict[str, Any]], memory: 
     return "\n".join(lines) + "\n"
 
 
+def _merged(
+    earlier: dict[str, Any], rows: list[dict[str, Any]], recalls: list[dict[str, Any]], memory: dict[str, float]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
+    """The earlier results with this run's clips replaced (in their place) or added."""
+
+    def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        fresh = {row["clip"]: row for row in new}
+        kept = [fresh.pop(row["clip"], row) for row in old]
+        return kept + list(fresh.values())
+
+    return merge(earlier["speed"], rows), merge(earlier["recall"], recalls), memory or earlier["peak_rss_mib"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -315,6 +328,7 @@ def main() -> None:
     parser.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated, of: {', '.join(CLIPS)}")
     parser.add_argument("--no-deface", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--merge", action="store_true", help="update these clips' rows in the existing results")
     args = parser.parse_args()
     rows, recalls = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -330,7 +344,9 @@ def main() -> None:
             if clip.labels is not None:
                 recalls.append(recall(clip, work))
         memory = {} if args.no_memory else peak_memory(work)
-    result = {"cpus": os.cpu_count(), "repeat": args.repeat, "speed": rows, "recall": recalls, "peak_rss_mib": memory}
+    if args.merge and (report.RESULTS / "video.json").is_file():
+        rows, recalls, memory = _merged(json.loads((report.RESULTS / "video.json").read_text()), rows, recalls, memory)
+    result = {"cpus": os.cpu_count(), "speed": rows, "recall": recalls, "peak_rss_mib": memory}
     report.write("video", result, markdown(rows, recalls, memory))
 
 
