@@ -58,13 +58,23 @@ class Clip:
         return self.frames / self.fps
 
 
-def _writer(path: Path, size: tuple[int, int], fps: int) -> tuple[av.container.OutputContainer, av.VideoStream]:
-    out = av.open(str(path), "w", format="mp4")
-    stream = out.add_stream("libx264", rate=fps)
-    assert isinstance(stream, av.VideoStream)
-    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-    stream.options = {"crf": "18", "preset": "veryfast"}
-    return out, stream
+class _ClipWriter:
+    """An H.264 MP4 written frame by frame from RGB arrays (crf 18: the source, not the test)."""
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: int) -> None:
+        self.out = av.open(str(path), "w", format="mp4")
+        stream = self.out.add_stream("libx264", rate=fps)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        self.stream = stream
+
+    def add(self, rgb: np.ndarray) -> None:
+        self.out.mux(self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+
+    def close(self) -> None:
+        self.out.mux(self.stream.encode(None))
+        self.out.close()
 
 
 def vtest(work: Path, size: tuple[int, int], frames: int = 300) -> Clip | None:
@@ -74,7 +84,7 @@ def vtest(work: Path, size: tuple[int, int], frames: int = 300) -> Clip | None:
     path = work / f"vtest_{size[1]}p.mp4"
     with av.open(str(VTEST)) as inp:
         fps = int(inp.streams.video[0].average_rate or 10)
-        out, stream = _writer(path, size, fps)
+        writer = _ClipWriter(path, size, fps)
         written = 0
         for frame in inp.decode(video=0):
             rgb = frame.to_ndarray(format="rgb24")
@@ -82,12 +92,11 @@ def vtest(work: Path, size: tuple[int, int], frames: int = 300) -> Clip | None:
             crop_h = round(width * 9 / 16)
             top = (height - crop_h) // 2
             scaled = cv2.resize(rgb[top : top + crop_h], size, interpolation=cv2.INTER_CUBIC)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(scaled), format="rgb24")))
+            writer.add(scaled)
             written += 1
             if written >= frames:
                 break
-        out.mux(stream.encode(None))
-        out.close()
+        writer.close()
     return Clip(
         f"street camera (vtest.avi) {size[0]}x{size[1]}",
         path,
@@ -140,7 +149,7 @@ def camera_moves(work: Path, size: tuple[int, int]) -> Clip | None:
         return None
     entries = {e["file"]: e for e in json.loads(labels_path.read_text())["images"]}
     path = work / f"camera_moves_{size[1]}p.mp4"
-    out, stream = _writer(path, size, FPS)
+    writer = _ClipWriter(path, size, FPS)
     rng = np.random.default_rng(7)
     per_frame: list[list[dict[str, Any]]] = []
     shot_frames = round(SHOT_SECONDS * FPS)
@@ -153,10 +162,9 @@ def camera_moves(work: Path, size: tuple[int, int]) -> Clip | None:
             # One affine warp maps the view onto the frame (sub-pixel, so moves are smooth).
             matrix = np.array([[size[0] / w, 0, -x0 * size[0] / w], [0, size[1] / h, -y0 * size[1] / h]])
             frame = cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+            writer.add(frame)
             per_frame.append(_moved_labels(entries[file]["boxes"], window, size))
-    out.mux(stream.encode(None))
-    out.close()
+    writer.close()
     return Clip(
         f"camera moves over street photos {size[0]}x{size[1]}",
         path,

@@ -549,7 +549,8 @@ def _redact(source: Path, target: Path, wanted: list[PiiCategory], obfuscation: 
     if source.is_dir():
         _redact_folder(source, target, wanted, obfuscation, as_json)
         return
-    _check_codecs(get_settings(), as_json)
+    if _is_video(source):  # photos never load FFmpeg
+        _check_codecs(get_settings(), as_json)
     engine = _engine(get_settings(), as_json)
     if target.is_dir():
         raise _fail(f"{target} is a folder: give the redacted file's path", as_json)
@@ -641,6 +642,12 @@ def _sniffed(path: Path) -> str | None:
         return sniff_format(handle.read(64))
 
 
+def _is_video(path: Path) -> bool:
+    from piiblur.redact.probe import IMAGE_FORMATS
+
+    return _sniffed(path) not in IMAGE_FORMATS.values()
+
+
 def _redact_folder(
     source: Path, target: Path, wanted: list[PiiCategory], obfuscation: ObfuscationType, as_json: bool
 ) -> None:
@@ -652,7 +659,8 @@ def _redact_folder(
     files = _media_files(source, target.resolve())
     if not files:
         raise _fail(f"no images or videos in {source}", as_json)
-    _check_codecs(get_settings(), as_json)
+    if any(_is_video(path) for path in files):
+        _check_codecs(get_settings(), as_json)
     engine = _engine(get_settings(), as_json)
     failed = 0
     # stdout is left alone (rich would route it through the bar's console, on stderr).
