@@ -154,6 +154,7 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
     profiled = piiblur(tmp_path, "redact", str(clip), str(tmp_path / "p.mp4"), "-c", "heads", "--json", "--profile")
     done_line, stages_line = map(json.loads, profiled.stdout.splitlines())
     assert done_line["counts"] == {"heads": 1}
+    assert done_line["frames"] == 10 and 0 < done_line["keyframes"] < 10 and done_line["partial_keyframes"] >= 0
     assert {"decode", "encode", "hiding", "detect: centerface", "model loading"} <= set(stages_line["stages"])
     assert stages_line["stages"]["hiding"]["calls"] == 10
 

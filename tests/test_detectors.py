@@ -165,6 +165,46 @@ def test_small_faces_are_found() -> None:
     assert covered((902, 505, 25, 30), found, scene.shape) >= 0.7
 
 
+def test_the_face_model_looks_only_in_the_regions_it_is_given() -> None:
+    """A video keyframe's partial look: faces in the regions are found as the whole picture's look
+    finds them (same box), and nothing outside the regions is seen by the face model."""
+    from piiblur.detect import Box
+    from piiblur.detect.base import Scene
+    from piiblur.detect.faces import CenterFaceDetector
+
+    face = astronaut()[10:230, 150:310]
+    scene = render.photo("rocket").copy()
+    scene[100:320, 100:260] = face
+    scene[400:620, 900:1060] = face
+    faces = CenterFaceDetector()
+    whole = sorted(faces.detect(Scene(scene), frozenset({C.HEADS})), key=lambda d: d.box.x)
+    assert len(whole) == 2
+    left = Box(40.0, 40.0, 300.0, 340.0)
+    (in_region,) = faces.detect(Scene(scene, [left]), frozenset({C.HEADS}))
+    assert in_region.box.x >= left.x and in_region.box.x + in_region.box.w <= left.x + left.w
+    a, b = in_region.box, whole[0].box
+    assert a.intersection_area(b) / (a.area + b.area - a.intersection_area(b)) > 0.85, (a, b)
+    assert faces.detect(Scene(scene, [Box(500.0, 50.0, 300.0, 300.0)]), frozenset({C.HEADS})) == []
+    assert faces.detect(Scene(scene, []), frozenset({C.HEADS})) == []
+
+
+def test_codes_are_searched_only_in_the_regions_given() -> None:
+    """The code family's partial look: the same box in a region around the code, nothing
+    outside the regions."""
+    from piiblur.detect import Box
+    from piiblur.detect.base import Scene
+    from piiblur.detect.codes import CodeDetector
+
+    image = render.code_image("ID 0053379497 JANE DOE", zxingcpp.BarcodeFormat.QRCode, scale=4)
+    scene, (x, y, w, h) = render.place(render.photo("chelsea"), image, (500, 200), tilt=0.0)
+    codes = CodeDetector()
+    (whole,) = codes.detect(Scene(scene), frozenset({C.QR_CODES}))
+    around = Box(float(x - w), float(y - h), 3.0 * w, 3.0 * h)
+    (in_region,) = codes.detect(Scene(scene, [Box(0, 0, 50, 50), around]), frozenset({C.QR_CODES}))
+    assert in_region.box == whole.box and in_region.category is C.QR_CODES
+    assert codes.detect(Scene(scene, [Box(0.0, 0.0, 400.0, 150.0)]), frozenset({C.QR_CODES})) == []
+
+
 def test_nothing_is_found_on_plain_photos() -> None:
     """No category fires on photos without personal information: a rocket, a wall, grass, gravel."""
     for name in ("rocket", "brick", "grass", "gravel"):

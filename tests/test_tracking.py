@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from piiblur.detect import Box, Detection
+from piiblur.detect.base import merged_boxes
 from piiblur.domain import PiiCategory
+from piiblur.redact.looks import LookPlanner
 from piiblur.redact.tracking import LOST_TRACK_KEYFRAMES, Keyframe, TrackLedger, pair
 
 
@@ -65,3 +69,48 @@ def test_a_weaker_find_inside_another_of_one_family_is_one_object() -> None:
     inner = Detection(PiiCategory.HEADS, Box(20, 30, 40, 50), 0.2, "centerface")
     neighbour = Detection(PiiCategory.HEADS, Box(70, 0, 100, 120), 0.8, "centerface")  # a crowd: 30 % shared
     assert merge_duplicates([inner, outer, neighbour]) == [outer, neighbour]
+
+
+def street(moved: tuple[int, int] | None = None, brightness: int = 0) -> np.ndarray:
+    """A still 1280x720 grey street (luma) with a 40x100 walker at ``moved``."""
+    rng = np.random.default_rng(7)
+    luma = np.clip(rng.normal(110, 30, (720, 1280)) + brightness, 0, 255).astype(np.uint8)
+    luma = np.repeat(np.repeat(luma[::16, ::16], 16, axis=0), 16, axis=1)  # texture, not noise
+    if moved is not None:
+        x, y = moved
+        luma[y : y + 100, x : x + 40] = 240
+    return luma
+
+
+def test_a_keyframe_is_looked_at_whole_until_something_is_known() -> None:
+    planner = LookPlanner(1280, 720, max_gap=10)
+    assert planner.regions(0, street(), tracked=None) is None, "the first keyframe"
+    assert planner.regions(2, street(), tracked=None) is None, "nothing known: after a scene cut"
+
+
+def test_between_full_looks_only_tracked_and_changed_parts_are_looked_at() -> None:
+    planner = LookPlanner(1280, 720, max_gap=10)
+    planner.regions(0, street((100, 300)), tracked=[])
+    tracked = Box(900, 100, 30, 30)
+    regions = planner.regions(3, street((160, 300)), tracked=[tracked])
+    assert regions is not None and len(regions) == 2
+    around_track = next(r for r in regions if r.x > 600)
+    assert around_track.x <= 870 and around_track.x + around_track.w >= 960, "one size of room on each side"
+    walker = next(r for r in regions if r.x < 600)
+    assert walker.x <= 100 and walker.x + walker.w >= 200 and walker.y <= 300 and walker.y + walker.h >= 400
+    assert sum(r.area for r in regions) < 0.05 * 1280 * 720
+    assert planner.regions(6, street((160, 300)), tracked=[]) == [], "nothing moved, nothing tracked"
+
+
+def test_a_full_look_comes_at_the_longest_stride_and_when_everything_changes() -> None:
+    planner = LookPlanner(1280, 720, max_gap=10)
+    planner.regions(0, street(), tracked=[])
+    assert planner.regions(5, street(), tracked=[]) == []
+    assert planner.regions(10, street(), tracked=[]) is None, "10 frames since the last full look"
+    assert planner.regions(12, street(brightness=40), tracked=[]) is None, "the light changed everywhere"
+    assert planner.regions(14, street(brightness=40), tracked=[Box(0, 0, 900, 600)]) is None, "a large object"
+
+
+def test_overlapping_regions_become_one() -> None:
+    boxes = [Box(0, 0, 100, 100), Box(50, 50, 100, 100), Box(400, 0, 10, 10), Box(140, 140, 20, 20)]
+    assert sorted(merged_boxes(boxes), key=lambda b: b.x) == [Box(0, 0, 160, 160), Box(400, 0, 10, 10)]

@@ -594,6 +594,14 @@ def _redact_file(
         video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance, codecs=codecs)
         progress.update(task, completed=100)
         counts = {category.value: n for category, n in video.object_counts().items()}
+        return {
+            "output": str(target),
+            "detections": sum(counts.values()),
+            "counts": counts,
+            "frames": video.frames,
+            "keyframes": len(video.keyframes),  # frames any detector looked at
+            "partial_keyframes": len(set(video.partial_keyframes)),  # ... only in regions, for some
+        }
     return {"output": str(target), "detections": sum(counts.values()), "counts": counts}
 
 

@@ -5,6 +5,6 @@ families that can find them and runs each family at most once per image.
 """
 
 from piiblur.detect.base import Box, Detection, Detector
-from piiblur.detect.registry import DetectionEngine, UnsupportedCategoryError, default_engine
+from piiblur.detect.registry import DetectionEngine, Look, UnsupportedCategoryError, default_engine
 
-__all__ = ["Box", "Detection", "DetectionEngine", "Detector", "UnsupportedCategoryError", "default_engine"]
+__all__ = ["Box", "Detection", "DetectionEngine", "Detector", "Look", "UnsupportedCategoryError", "default_engine"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -48,6 +48,13 @@ class Box:
         """Whether the overlap exceeds ``fraction`` of the smaller box."""
         return self.intersection_area(other) > fraction * min(self.area, other.area)
 
+    def pixel_bounds(self, image_width: int, image_height: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1): the whole pixels the box touches, inside the image (may be empty)."""
+        x0, y0 = max(0, int(self.x)), max(0, int(self.y))
+        x1 = min(image_width, int(np.ceil(self.x + self.w)))
+        y1 = min(image_height, int(np.ceil(self.y + self.h)))
+        return x0, y0, x1, y1
+
     def as_list(self) -> list[float]:
         return [round(self.x, 1), round(self.y, 1), round(self.w, 1), round(self.h, 1)]
 
@@ -61,6 +68,28 @@ class Detection:
 
     def as_dict(self) -> dict[str, object]:
         return {"category": self.category.value, "box": self.box.as_list(), "score": round(self.score, 3)}
+
+
+def merged_boxes(boxes: Sequence[Box]) -> list[Box]:
+    """Overlapping boxes replaced by the box around them, until none overlap: each part of the
+    frame is looked at once, and an object across two regions is seen whole."""
+    pending = list(boxes)
+    done: list[Box] = []
+    while pending:
+        box = pending.pop()
+        overlapping = [other for other in done if other.intersection_area(box) > 0]
+        if not overlapping:
+            done.append(box)
+            continue
+        done = [other for other in done if other.intersection_area(box) == 0]
+        pending.append(around([box, *overlapping]))
+    return done
+
+
+def around(boxes: Sequence[Box]) -> Box:
+    x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
+    x1, y1 = max(b.x + b.w for b in boxes), max(b.y + b.h for b in boxes)
+    return Box(x0, y0, x1 - x0, y1 - y0)
 
 
 def tile_origins(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -112,8 +141,13 @@ class Scene:
     the other families (as Presidio shares its NLP artifacts between recognizers).
     """
 
-    def __init__(self, pixels: RgbImage) -> None:
+    def __init__(self, pixels: RgbImage, regions: Sequence[Box] | None = None) -> None:
+        """``regions``: where the picture may hold something its caller does not know of yet
+        (in a video, the tracked objects and whatever changed since the last look); a family
+        with ``looks_in_regions`` looks only there, the others look at the whole picture anyway.
+        None: look everywhere."""
         self.pixels = pixels
+        self.regions = list(regions) if regions is not None else None
         self.height, self.width = int(pixels.shape[0]), int(pixels.shape[1])
         self._memo: dict[str, Any] = {}
 
@@ -150,6 +184,9 @@ class Detector(Protocol):
     rule_sources: frozenset[str]
     """Detector names of this family's findings that come from a rule rather than a model: their
     boxes may not cover more of the frame than the calibration allows (a wall is not a sign)."""
+    looks_in_regions: bool
+    """Whether the family can look at ``Scene.regions`` only (and does, when there are some):
+    the cost of a video keyframe then follows what moves, not the frame size."""
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         """Find the ``wanted`` categories among those this family serves (it may skip work for

@@ -52,8 +52,9 @@ class Calibration:
     def source(detection: Detection) -> str:
         return f"{detection.category.value}/{detection.detector}"
 
-    def keeps(self, detection: Detection) -> bool:
-        return detection.score >= self.thresholds.get(self.source(detection), 0.0)
+    def keeps(self, detection: Detection, slack: float = 0.0) -> bool:
+        """Whether the detection reaches its threshold (less ``slack``)."""
+        return detection.score + slack >= self.thresholds.get(self.source(detection), 0.0)
 
     def rule_share_allowed(self, detection: Detection, width: int, height: int) -> bool:
         share = detection.box.area / max(1, width * height)

@@ -30,6 +30,7 @@ class CodeDetector:
     name = "codes"
     categories = frozenset({PiiCategory.QR_CODES, PiiCategory.BARCODES})
     rule_sources: frozenset[str] = frozenset()
+    looks_in_regions = True
 
     def __init__(self) -> None:
         self._local = threading.local()  # OpenCV detectors are not thread-safe
@@ -38,16 +39,29 @@ class CodeDetector:
         return self.codes(scene)
 
     def codes(self, scene: Scene) -> list[Detection]:
-        """Every code in the scene, searched once per scene (badges look for codes too)."""
+        """Every code in the scene (in its regions, when it has some), searched once per scene
+        (badges look for codes too)."""
 
         def search() -> list[Detection]:
-            bgr = cv2.cvtColor(scene.pixels, cv2.COLOR_RGB2BGR)
-            found = self._zxing(bgr, scene)
-            return found + [d for d in self._opencv(bgr, scene) if not _overlaps_any(d, found)]
+            if scene.regions is None:
+                return self._search(scene.pixels)
+            found = []
+            for region in scene.regions:
+                x0, y0, x1, y1 = region.pixel_bounds(scene.width, scene.height)
+                if x1 > x0 and y1 > y0:
+                    found += [_moved(d, x0, y0) for d in self._search(scene.pixels[y0:y1, x0:x1])]
+            return found
 
         return scene.memo("codes", search)
 
-    def _zxing(self, bgr: np.ndarray, scene: Scene) -> list[Detection]:
+    def _search(self, pixels: np.ndarray) -> list[Detection]:
+        """Codes in ``pixels``, boxes in its coordinates."""
+        bgr = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2BGR)
+        size = (bgr.shape[1], bgr.shape[0])
+        found = self._zxing(bgr, size)
+        return found + [d for d in self._opencv(bgr, size) if not _overlaps_any(d, found)]
+
+    def _zxing(self, bgr: np.ndarray, size: tuple[int, int]) -> list[Detection]:
         found: list[Detection] = []
         passes = (
             (zxingcpp.Binarizer.LocalAverage, False),
@@ -65,12 +79,12 @@ class CodeDetector:
                 # Read with errors, the symbol was still located by its own structure (finder
                 # patterns, guard bars): nearly as sure a code, if not a readable one.
                 score = 1.0 if code.valid else 0.9
-                detection = Detection(category_of(name), _code_box(quad, name, scene), score, "zxing")
+                detection = Detection(category_of(name), _code_box(quad, name, size), score, "zxing")
                 if not _overlaps_any(detection, found):
                     found.append(detection)
         return found
 
-    def _opencv(self, bgr: np.ndarray, scene: Scene) -> list[Detection]:
+    def _opencv(self, bgr: np.ndarray, size: tuple[int, int]) -> list[Detection]:
         if not hasattr(self._local, "qr"):
             self._local.qr = cv2.QRCodeDetectorAruco()
             self._local.barcode = cv2.barcode.BarcodeDetector()
@@ -78,21 +92,21 @@ class CodeDetector:
         ok, points = self._local.qr.detectMulti(bgr)
         if ok and points is not None:
             for quad in points:
-                box = _code_box(np.asarray(quad, np.float32), "QRCode", scene)
+                box = _code_box(np.asarray(quad, np.float32), "QRCode", size)
                 found.append(Detection(PiiCategory.QR_CODES, box, 0.4, "opencv:qr"))
         ok, points = self._local.barcode.detectMulti(bgr)[:2]
         if ok and points is not None:
             grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             for quad in points:
-                box = _code_box(np.asarray(quad, np.float32), "Linear", scene)
+                box = _code_box(np.asarray(quad, np.float32), "Linear", size)
                 if _has_bars(grey, box):
                     found.append(Detection(PiiCategory.BARCODES, box, 0.4, "opencv:barcode"))
         return found
 
 
-def _code_box(quad: np.ndarray, format_name: str, scene: Scene) -> Box:
-    """Enclosing box, with a quiet-zone margin; 1D codes are reported as thin scan lines, so they
-    are padded to a plausible bar height."""
+def _code_box(quad: np.ndarray, format_name: str, size: tuple[int, int]) -> Box:
+    """Enclosing box, with a quiet-zone margin, inside a picture of ``size`` (width, height); 1D
+    codes are reported as thin scan lines, so they are padded to a plausible bar height."""
     x0, y0 = quad.min(axis=0)
     x1, y1 = quad.max(axis=0)
     w, h = float(x1 - x0), float(y1 - y0)
@@ -104,7 +118,12 @@ def _code_box(quad: np.ndarray, format_name: str, scene: Scene) -> Box:
         elif w < 0.3 * long_side:
             pad = (0.3 * long_side - w) / 2
             x0, w = x0 - pad, w + 2 * pad
-    return Box(float(x0), float(y0), w, h).grown(QUIET_ZONE, scene.width, scene.height)
+    return Box(float(x0), float(y0), w, h).grown(QUIET_ZONE, *size)
+
+
+def _moved(detection: Detection, dx: int, dy: int) -> Detection:
+    box = detection.box
+    return Detection(detection.category, Box(box.x + dx, box.y + dy, box.w, box.h), detection.score, detection.detector)
 
 
 MIN_BAR_EDGES = 30

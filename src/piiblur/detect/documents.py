@@ -70,6 +70,7 @@ class DocumentDetector:
         }
     )
     rule_sources: frozenset[str] = frozenset()
+    looks_in_regions = False
 
     def __init__(self, ocr: Ocr, codes: CodeDetector) -> None:
         self.ocr = ocr

@@ -7,11 +7,13 @@ they are returned as ``heads``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from piiblur.detect.base import Box, Detection, RgbImage, Scene, tile_origins
+from piiblur.detect.base import Box, Detection, RgbImage, Scene, merged_boxes, tile_origins
 from piiblur.detect.calibration import HeadGrowth
 from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession
 from piiblur.domain import PiiCategory
@@ -21,6 +23,7 @@ FLOOR_SCORE = 0.1  # candidates reported; the calibrated threshold (heads/center
 ENLARGED_SIDE = 1280  # pictures smaller than this get a second look enlarged to it
 DETAIL_SIDE = 4096  # the most that second look sees of the long side (a 12-megapixel photo whole)
 TILE, TILE_OVERLAP = 1280, 160  # a face under TILE_OVERLAP pixels lies whole inside some tile
+REGION_CONTEXT = 64  # model-input pixels seen around a region (see ``_in_regions``)
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -29,6 +32,7 @@ class CenterFaceDetector:
     name = "centerface"
     categories = frozenset({PiiCategory.HEADS})
     rule_sources: frozenset[str] = frozenset()
+    looks_in_regions = True
 
     def __init__(
         self,
@@ -53,9 +57,12 @@ class CenterFaceDetector:
         self._model = LazySession(MODEL_FILE, inference)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
-        first_boxes, first_scores = self._faces(scene.pixels, self._scale_for(scene.width, scene.height))
-        second_boxes, second_scores = self._second_look(scene.pixels)
-        boxes, scores = np.concatenate([first_boxes, second_boxes]), np.concatenate([first_scores, second_scores])
+        if scene.regions is not None:
+            boxes, scores = self._in_regions(scene.pixels, scene.regions)
+        else:
+            first_boxes, first_scores = self._faces(scene.pixels, self._scale_for(scene.width, scene.height))
+            second_boxes, second_scores = self._second_look(scene.pixels)
+            boxes, scores = np.concatenate([first_boxes, second_boxes]), np.concatenate([first_scores, second_scores])
         if len(boxes) == 0:
             return []
         keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.threshold, 0.3)
@@ -112,6 +119,43 @@ class CenterFaceDetector:
             scores.append(tile_scores[small])
         return np.concatenate(boxes), np.concatenate(scores)
 
+    def _in_regions(self, image: RgbImage, regions: Sequence[Box]) -> tuple[FloatArray, FloatArray]:
+        """Faces centred inside ``regions``, found as the whole picture's look would find them.
+
+        At each scale the whole picture is seen at (``_look_scales``), the picture is resized as
+        for that look and the model sees windows of it: each region with ``REGION_CONTEXT`` pixels
+        around it, on the model's 32-pixel grid. Same pixels, same grid and enough context give the
+        same scores: measured on faces 20-25 px wide in a street camera (vtest.avi, 720p), scores
+        within about 0.03 of the whole frame's from 192 px windows on; windows cut exactly to the
+        region (padded to 32) scored faces near the threshold 0.05-0.35 lower, and lost them.
+        """
+        height, width = image.shape[:2]
+        boxes, scores = [np.zeros((0, 4), np.float32)], [np.zeros(0, np.float32)]
+        for scale in self._look_scales(width, height):
+            in_w, in_h = _multiple_of_32(width * scale), _multiple_of_32(height * scale)
+            sx, sy = in_w / width, in_h / height
+            to_picture = np.array([1 / sx, 1 / sy, 1 / sx, 1 / sy], np.float32)
+            resized = image if (in_w, in_h) == (width, height) else cv2.resize(image, (in_w, in_h))
+            wanted = [Box(r.x * sx, r.y * sy, r.w * sx, r.h * sy) for r in regions]
+            for window in merged_boxes([_grid_window(r, in_w, in_h) for r in wanted]):
+                x0, y0, x1, y1 = window.pixel_bounds(in_w, in_h)
+                found, found_scores = self._faces(np.ascontiguousarray(resized[y0:y1, x0:x1]), 1.0)
+                found += np.array([x0, y0, 0, 0], np.float32)
+                inside = _centred_in(found, wanted)
+                boxes.append(found[inside] * to_picture)
+                scores.append(found_scores[inside])
+        return np.concatenate(boxes).astype(np.float32), np.concatenate(scores).astype(np.float32)
+
+    def _look_scales(self, width: int, height: int) -> list[float]:
+        """The scales the whole picture is seen at: the first look's and the second look's."""
+        long_side = max(width, height)
+        scales = [self._scale_for(width, height)]
+        if long_side > self.max_side:
+            scales.append(min(1.0, DETAIL_SIDE / long_side))
+        elif long_side < ENLARGED_SIDE:
+            scales.append(ENLARGED_SIDE / long_side)
+        return scales
+
     def _scale_for(self, width: int, height: int) -> float:
         long_side = max(width, height)
         if long_side > self.max_side:
@@ -141,6 +185,24 @@ def head_from_face(face: Box, growth: HeadGrowth, width: int, height: int) -> Bo
     x1 = face.x + face.w * (1 + growth.right + extra)
     y1 = face.y + face.h * (1 + growth.bottom + extra)
     return Box(x0, y0, x1 - x0, y1 - y0).grown(0.0, width, height)
+
+
+def _grid_window(region: Box, width: int, height: int) -> Box:
+    """``region`` with ``REGION_CONTEXT`` around it, its corners on the 32-pixel grid, inside a
+    ``width`` x ``height`` model input (both multiples of 32)."""
+    x0 = max(0, int((region.x - REGION_CONTEXT) // 32 * 32))
+    y0 = max(0, int((region.y - REGION_CONTEXT) // 32 * 32))
+    x1 = min(width, _multiple_of_32(region.x + region.w + REGION_CONTEXT))
+    y1 = min(height, _multiple_of_32(region.y + region.h + REGION_CONTEXT))
+    return Box(float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+def _centred_in(boxes: FloatArray, regions: Sequence[Box]) -> npt.NDArray[np.bool_]:
+    centre_x, centre_y = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    inside = np.zeros(len(boxes), bool)
+    for r in regions:
+        inside |= (centre_x >= r.x) & (centre_x < r.x + r.w) & (centre_y >= r.y) & (centre_y < r.y + r.h)
+    return inside
 
 
 def _multiple_of_32(value: float) -> int:

@@ -73,6 +73,7 @@ class LicensePlateDetector:
     name = "plates"
     categories = frozenset({PiiCategory.LICENSE_PLATES})
     rule_sources: frozenset[str] = frozenset()
+    looks_in_regions = False
 
     def __init__(self, ocr: Ocr, objects: ObjectModel, ssd: PlateSsd) -> None:
         self.ocr, self.objects, self.ssd = ocr, objects, ssd

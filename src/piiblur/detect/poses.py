@@ -29,6 +29,7 @@ class PoseHeadDetector:
     name = "movenet"
     categories = frozenset({PiiCategory.HEADS})
     rule_sources: frozenset[str] = frozenset()
+    looks_in_regions = False
 
     def __init__(self, inference: Inference = CPU_ONLY) -> None:
         self._model = LazySession(MODEL_FILE, inference)

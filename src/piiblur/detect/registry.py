@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from piiblur.detect.base import Box, Detection, Detector, RgbImage, Scene
+from piiblur.detect.base import Box, Detection, Detector, RgbImage, Scene, around
 from piiblur.detect.calibration import UNFILTERED, Calibration, shipped_calibration
 from piiblur.detect.codes import CodeDetector
 from piiblur.detect.documents import DocumentDetector
@@ -29,6 +30,13 @@ from piiblur.profiling import stage
 
 class UnsupportedCategoryError(ValueError):
     """No installed detector can find a requested category."""
+
+
+class Look(NamedTuple):
+    """What one look at a picture found: the detections (to hide), and where it was unsure."""
+
+    detections: list[Detection]
+    unsure: list[Box]
 
 
 class DetectionEngine:
@@ -63,14 +71,44 @@ class DetectionEngine:
             detector.detect(Scene(blank), detector.categories)
 
     def detect(self, image: RgbImage, categories: Iterable[PiiCategory]) -> list[Detection]:
-        height, width = image.shape[:2]
-        return self.finalize(self.candidates(image, categories), self.calibration, width, height)
+        """What ``image`` shows of ``categories``."""
+        return self.look(image, categories).detections
 
-    def candidates(self, image: RgbImage, categories: Iterable[PiiCategory]) -> list[Detection]:
+    def look(
+        self,
+        image: RgbImage,
+        categories: Iterable[PiiCategory],
+        regions: Sequence[Box] | None = None,
+        unsure_within: float = 0.0,
+    ) -> Look:
+        """``detect``, for a video keyframe: with ``regions`` (see ``Scene``), the families that
+        can look there only do, and report nothing outside them; with ``unsure_within``, the
+        region families' candidates that missed their threshold by less than that are reported
+        as unsure, so that the next keyframe looks at them again."""
+        height, width = image.shape[:2]
+        candidates = self.candidates(image, categories, regions)
+        detections = self.finalize(candidates, self.calibration, width, height)
+        if not unsure_within:
+            return Look(detections, [])
+        in_regions = {d.name for d in self.detectors if d.looks_in_regions}
+        unsure = [
+            d.box
+            for d in candidates
+            if d.detector in in_regions and not self.calibration.keeps(d) and self.calibration.keeps(d, unsure_within)
+        ]
+        return Look(detections, unsure)
+
+    def looks_in_regions(self, categories: Iterable[PiiCategory]) -> bool:
+        """Whether any family serving ``categories`` saves work when given regions."""
+        return any(d.looks_in_regions for d in self.detectors_for(categories))
+
+    def candidates(
+        self, image: RgbImage, categories: Iterable[PiiCategory], regions: Sequence[Box] | None = None
+    ) -> list[Detection]:
         """Everything the families report above their floors, before calibration."""
         wanted = frozenset(categories)
         self.check_supported(wanted)
-        scene = Scene(image)
+        scene = Scene(image, regions)
         found: list[Detection] = []
         for detector in self.detectors_for(wanted):
             with stage(f"detect: {detector.name}"):
@@ -114,16 +152,12 @@ def merge_duplicates(found: list[Detection]) -> list[Detection]:
             share = SAME_OBJECT_WITHIN_FAMILY if same_family else SAME_OBJECT_ACROSS_FAMILIES
             if kept.category is detection.category and kept.box.overlaps(detection.box, share):
                 if same_family:
-                    merged[index] = Detection(kept.category, _union(kept.box, detection.box), kept.score, kept.detector)
+                    box = around([kept.box, detection.box])
+                    merged[index] = Detection(kept.category, box, kept.score, kept.detector)
                 break
         else:
             merged.append(detection)
     return merged
-
-
-def _union(a: Box, b: Box) -> Box:
-    x0, y0 = min(a.x, b.x), min(a.y, b.y)
-    return Box(x0, y0, max(a.x + a.w, b.x + b.w) - x0, max(a.y + a.h, b.y + b.h) - y0)
 
 
 _default_engine: DetectionEngine | None = None

@@ -26,6 +26,7 @@ class ScreenDetector:
     name = "screens"
     categories = frozenset({PiiCategory.SCREENS})
     rule_sources: frozenset[str] = frozenset({"screens:lit-quad"})
+    looks_in_regions = False
 
     def __init__(self, objects: ObjectModel) -> None:
         self.objects = objects

@@ -28,6 +28,7 @@ class StreetSignDetector:
     name = "signs"
     categories = frozenset({PiiCategory.STREET_SIGNS})
     rule_sources: frozenset[str] = frozenset({"signs:red-shape", "signs:blue-shape", "signs:panel"})
+    looks_in_regions = False
 
     def __init__(self, ocr: Ocr, objects: ObjectModel) -> None:
         self.ocr, self.objects = ocr, objects

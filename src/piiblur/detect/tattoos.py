@@ -29,6 +29,7 @@ class TattooDetector:
     name = "tattoos"
     categories = frozenset({PiiCategory.TATTOOS})
     rule_sources: frozenset[str] = frozenset()
+    looks_in_regions = False
 
     def __init__(self, people: People) -> None:
         self.people = people

@@ -80,6 +80,7 @@ class WritingDetector:
     name = "writing"
     categories = frozenset({PiiCategory.WRITING})
     rule_sources: frozenset[str] = frozenset()
+    looks_in_regions = False
 
     def __init__(self, ocr: Ocr) -> None:
         self.ocr = ocr

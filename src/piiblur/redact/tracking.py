@@ -33,6 +33,7 @@ MAX_MATCH_DISTANCE = 4.0  # 1 + centre distance in object sizes: fast objects st
 LOST_TRACK_KEYFRAMES = 3
 COAST_KEYFRAMES = 2  # keyframes in a row a track is carried (hidden) without being found
 COASTING = "coasting"  # the detector name of a carried track's box
+FAST_MOTION = 0.5  # of an object's size between keyframes: detect more often (the stride halves)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@
   interpolated, motion-grown boxes (``tracking``). The stride adapts: it halves when objects move
   more than half their size between keyframes, grows back while they move little, and a scene
   cut (a large change between consecutive frames) forces a keyframe and ends every track.
+  Between full looks (at the longest stride), a keyframe is looked at only around the tracked
+  objects and where the picture changed (``looks``), by the families that can.
 - Frames stay in planar YUV 4:2:0 (RGB only for keyframes); detection runs on worker threads,
   one channel beside the other, and hiding + encoding on the writer thread of ``muxing``, so the
   two cores of a small machine are both busy.
@@ -30,22 +32,22 @@ import av
 import cv2
 import numpy as np
 
-from piiblur.detect import Box, Detection, DetectionEngine
+from piiblur.detect import Box, Detection, DetectionEngine, Look
 from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.profiling import stage
 from piiblur.redact import tracking
+from piiblur.redact.looks import SCORE_WOBBLE, LookPlanner
 from piiblur.redact.muxing import BackgroundMuxer, planes_of
 from piiblur.redact.obfuscate import Plane
 from piiblur.redact.probe import open_video
-from piiblur.redact.tracking import Keyframe, TrackLedger
+from piiblur.redact.tracking import FAST_MOTION, Keyframe, TrackLedger
 
 VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
 SOFTWARE_H264 = "libx264"
 CONTAINER_FORMATS = {"mp4": "mp4", "mov": "mov", "webm": "webm"}
 MAX_STRIDE = 10  # heads, codes, screens, tattoos
 MAX_TEXT_STRIDE = 20  # the OCR-based categories: the line detector costs 4x the face detector
-FAST_MOTION = 0.5  # of an object's size between keyframes: detect more often
 SLOW_MOTION = 0.3
 SCENE_CUT = 40.0  # mean absolute difference of 32x18 grey thumbnails, 0-255
 
@@ -140,6 +142,7 @@ class VideoRedaction:
     height: int
     frames: int = 0
     keyframes: list[int] = field(default_factory=list)
+    partial_keyframes: list[int] = field(default_factory=list)  # a channel looked only at regions
     detections: list[FrameDetection] = field(default_factory=list)  # on keyframes
     regions_per_frame: list[list[Box]] = field(default_factory=list)  # what was hidden, frame by frame
     first_written: int | None = None  # a window's first written frame, in its own numbering
@@ -181,7 +184,7 @@ class _Submitted:
     """A keyframe whose detection runs in the background, and the frames waiting for it."""
 
     index: int
-    found: Future[list[Detection]]
+    found: Future[Look]
     frames_before: list[int]
     ends_segment: bool = False
 
@@ -203,11 +206,14 @@ class _Channel:
         max_stride: int,
         pool: ThreadPoolExecutor,
         new_track: Callable[[], int],
+        frame_size: tuple[int, int],
     ) -> None:
         self.engine, self.categories, self.max_stride, self.pool = engine, categories, max_stride, pool
+        self.looks = LookPlanner(*frame_size, max_gap=max_stride) if engine.looks_in_regions(categories) else None
         self.ledger = TrackLedger(new_track)
         self.stride = max(1, max_stride // 2)
         self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
+        self.last_unsure: list[Box] = []  # where its look was unsure (``DetectionEngine.look``)
         self.last_submitted: int | None = None
         self.waiting: list[int] = []
         self.in_flight: deque[_Submitted] = deque()
@@ -215,9 +221,20 @@ class _Channel:
     def due(self, index: int) -> bool:
         return self.last_submitted is None or index - self.last_submitted >= self.stride
 
-    def submit(self, index: int, pixels: RgbImage, ends_segment: bool = False) -> None:
-        """Start detecting on frame ``index``; the frames waiting so far are resolved by it."""
-        found = self.pool.submit(self.engine.detect, pixels, self.categories)
+    def submit(self, index: int, pending: _Pending, result: VideoRedaction, ends_segment: bool = False) -> None:
+        """Start detecting on frame ``index`` (in the regions ``looks`` chooses); the frames
+        waiting so far are resolved by it."""
+        regions = None
+        if self.looks is not None:
+            with stage("choosing regions"):
+                known = None
+                if self.last_key is not None:
+                    known = [d.box for d in self.last_key.detections] + self.last_unsure
+                regions = self.looks.regions(index, pending.luma, known)
+            if regions is not None:
+                result.partial_keyframes.append(index)
+        unsure_within = SCORE_WOBBLE if self.looks is not None else 0.0
+        found = self.pool.submit(self.engine.look, pending.rgb(), self.categories, regions, unsure_within)
         self.in_flight.append(_Submitted(index, found, self.waiting, ends_segment))
         self.waiting = []
         self.last_submitted = None if ends_segment else index
@@ -238,9 +255,10 @@ class _Channel:
             wait = False
             submitted = self.in_flight.popleft()
             with stage("waiting for detection"):
-                keyframe = Keyframe(submitted.index, submitted.found.result())
+                look = submitted.found.result()
             with stage("tracking"):
-                self._track(keyframe, submitted, width, height, result, regions)
+                self._track(Keyframe(submitted.index, look.detections), submitted, width, height, result, regions)
+            self.last_unsure = look.unsure
         return regions
 
     def _track(
@@ -294,8 +312,9 @@ class _Redactor:
         fast = [c for c in categories if c in FAST_FAMILIES]
         slow = [c for c in categories if c not in FAST_FAMILIES]
         track_ids = itertools.count(1)  # shared, so ids are unique across channels
+        size = (result.width, result.height)
         self.channels = [
-            _Channel(engine, group, stride, pool, lambda: next(track_ids))
+            _Channel(engine, group, stride, pool, lambda: next(track_ids), size)
             for group, stride in ((fast, MAX_STRIDE), (slow, MAX_TEXT_STRIDE))
             if group
         ]
@@ -315,7 +334,7 @@ class _Redactor:
             if channel.due(index):
                 # One detection in flight per channel: wait for the previous one before the next.
                 self._resolve(channel, wait=bool(channel.in_flight))
-                channel.submit(index, pending.rgb())
+                channel.submit(index, pending, self.result)
                 self._note_keyframe(index)
             else:
                 channel.waiting.append(index)
@@ -343,7 +362,7 @@ class _Redactor:
             if channel.waiting:
                 last = channel.waiting.pop()
                 self._resolve(channel, wait=bool(channel.in_flight))
-                channel.submit(last, self.buffer[last].rgb(), ends_segment=True)
+                channel.submit(last, self.buffer[last], self.result, ends_segment=True)
                 self._note_keyframe(last)
             else:
                 channel.end_segment()
