@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ import footage  # noqa: E402
 import report  # noqa: E402
 from conftest import render_video  # noqa: E402
 from footage import Clip  # noqa: E402
-from piiblur.detect import Box, DetectionEngine, default_engine  # noqa: E402
+from piiblur.detect import Box, default_engine  # noqa: E402
 from piiblur.domain import ObfuscationType, PiiCategory  # noqa: E402
 from piiblur.redact.video import CONTAINER_FORMATS, VIDEO_CODECS, redact_video  # noqa: E402
 from quality import LABEL_TO_CATEGORY  # noqa: E402
@@ -221,23 +220,18 @@ def recall(clip: Clip, work: Path) -> dict[str, Any]:
     return result
 
 
-class FullLooksOnly(DetectionEngine):
-    """The shipped engine, told that no family looks in regions: every keyframe is looked at whole,
-    as before partial looks."""
-
-    def looks_in_regions(self, categories: Iterable[PiiCategory]) -> bool:
-        return False
-
-
 def agreement(clip: Clip, work: Path) -> dict[str, Any]:
     """Of the regions x frames a full-looks-only run hides, the share the shipped run hides too."""
     engine = default_engine()
     result: dict[str, Any] = {"clip": clip.name, "sets": {}}
     for name in ("heads", "all 13 categories"):
         runs = []
-        for which in (FullLooksOnly(engine.detectors, engine.calibration), engine):
+        for partial_looks in (False, True):  # False: PIIBLUR_VIDEO_PARTIAL_LOOKS=false
             started = time.perf_counter()
-            redaction = redact_video(clip.path, work / "agreement.mp4", "mp4", SETS[name], ObfuscationType.BLUR, which)
+            out = work / "agreement.mp4"
+            redaction = redact_video(
+                clip.path, out, "mp4", SETS[name], ObfuscationType.BLUR, engine, partial_looks=partial_looks
+            )
             runs.append((redaction.regions_per_frame, round(time.perf_counter() - started, 1)))
         (full, full_seconds), (partial, partial_seconds) = runs
         total = hidden = 0

@@ -290,6 +290,8 @@ def test_a_face_coming_into_a_still_scene_is_hidden_between_full_looks(tmp_path:
                 leaks.append((index, x))
     assert leaks == [], (leaks, result.keyframes, result.partial_keyframes)
     assert result.object_counts() == {PiiCategory.HEADS: 2}
+    whole = redact_video(path, out, "mp4", HEADS, ObfuscationType.BLUR, default_engine(), partial_looks=False)
+    assert whole.partial_keyframes == [] and whole.object_counts() == {PiiCategory.HEADS: 2}
 
 
 def motorcycle_with_plate() -> tuple[np.ndarray, tuple[int, int, int, int]]:

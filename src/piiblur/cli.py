@@ -591,7 +591,17 @@ def _redact_file(
 
         settings = get_settings()
         codecs = VideoCodecs(settings.video_hwaccel, settings.video_h264_encoder)
-        video = redact_video(source, target, info.file_format, wanted, obfuscation, engine, advance, codecs=codecs)
+        video = redact_video(
+            source,
+            target,
+            info.file_format,
+            wanted,
+            obfuscation,
+            engine,
+            advance,
+            codecs=codecs,
+            partial_looks=settings.video_partial_looks,
+        )
         progress.update(task, completed=100)
         counts = {category.value: n for category, n in video.object_counts().items()}
         return {

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     video_h264_encoder: str = Field(
         default="libx264", description="H.264 encoder for mp4 and mov output (h264_nvenc, h264_qsv...)"
     )
+    video_partial_looks: bool = Field(
+        default=True,
+        description=(
+            "between full looks, look at a video keyframe only around tracked objects and where it changed "
+            "(faster on still cameras); false: every keyframe is looked at whole"
+        ),
+    )
 
     @field_validator("execution_providers", mode="before")
     @classmethod

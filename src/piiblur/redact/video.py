@@ -207,9 +207,11 @@ class _Channel:
         pool: ThreadPoolExecutor,
         new_track: Callable[[], int],
         frame_size: tuple[int, int],
+        partial_looks: bool,
     ) -> None:
         self.engine, self.categories, self.max_stride, self.pool = engine, categories, max_stride, pool
-        self.looks = LookPlanner(*frame_size, max_gap=max_stride) if engine.looks_in_regions(categories) else None
+        planned = partial_looks and engine.looks_in_regions(categories)
+        self.looks = LookPlanner(*frame_size, max_gap=max_stride) if planned else None
         self.ledger = TrackLedger(new_track)
         self.stride = max(1, max_stride // 2)
         self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
@@ -307,6 +309,7 @@ class _Redactor:
         write: Callable[[av.VideoFrame, list[Plane], list[Detection]], None],
         result: VideoRedaction,
         pool: ThreadPoolExecutor,
+        partial_looks: bool,
     ) -> None:
         self.write, self.result = write, result
         fast = [c for c in categories if c in FAST_FAMILIES]
@@ -314,7 +317,7 @@ class _Redactor:
         track_ids = itertools.count(1)  # shared, so ids are unique across channels
         size = (result.width, result.height)
         self.channels = [
-            _Channel(engine, group, stride, pool, lambda: next(track_ids), size)
+            _Channel(engine, group, stride, pool, lambda: next(track_ids), size, partial_looks)
             for group, stride in ((fast, MAX_STRIDE), (slow, MAX_TEXT_STRIDE))
             if group
         ]
@@ -401,10 +404,12 @@ def redact_video(
     on_progress: ProgressCallback | None = None,
     window: FrameWindow | None = None,
     codecs: VideoCodecs = SOFTWARE,
+    partial_looks: bool = True,
 ) -> VideoRedaction:
     """Redact a whole video, or (``window``) one segment of it: then only the window's frames
     are written, without audio (the joiner copies it once), and ``first_written`` says which
-    decoded frame index was the first one written."""
+    decoded frame index was the first one written. ``partial_looks``: see ``looks``; without
+    them every keyframe is looked at whole (slower, for who wants no trade at all)."""
     rotation = _display_rotation(source)
     options = {"movflags": "+faststart"} if file_format in ("mp4", "mov") else {}
     with (
@@ -431,7 +436,7 @@ def redact_video(
                 on_progress(min(1.0, result.frames / total))
 
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="piiblur-detect") as pool:
-            redactor = _Redactor(engine, categories, write, result, pool)
+            redactor = _Redactor(engine, categories, write, result, pool, partial_looks)
             try:
                 frames = _decoded(inp, in_video, in_audio, out_audio, muxer)
                 for index, frame in frames if window is None else _windowed(inp, in_video, frames, window, result):

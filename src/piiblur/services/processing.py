@@ -278,7 +278,15 @@ def _run_pipeline(
                 progress = _ProgressWriter(ctx, claimed)
                 codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
                 video = redact_video(
-                    source, target, media.file_format, categories, obfuscation, engine, progress, codecs=codecs
+                    source,
+                    target,
+                    media.file_format,
+                    categories,
+                    obfuscation,
+                    engine,
+                    progress,
+                    codecs=codecs,
+                    partial_looks=ctx.settings.video_partial_looks,
                 )
                 found = [d.detection.as_dict() | {"frame": d.frame, "track": d.track} for d in video.detections]
         if kind == MediaType.VIDEO.value:

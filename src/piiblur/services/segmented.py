@@ -179,7 +179,16 @@ def _redact_part(
         with timed(MediaType.VIDEO.value, "redact segment"):
             codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
             result = redact_video(
-                source, target, file_format, categories, obfuscation, engine, progress, segment.window(), codecs
+                source,
+                target,
+                file_format,
+                categories,
+                obfuscation,
+                engine,
+                progress,
+                segment.window(),
+                codecs,
+                ctx.settings.video_partial_looks,
             )
         offset = segment.first_frame - (result.first_written or 0)
         ctx.storage.save_file(part_key, target)
