@@ -580,6 +580,7 @@ def _redact_file(
 
     info = probe(source, get_settings().max_image_pixels)
     target.parent.mkdir(parents=True, exist_ok=True)
+    looks: dict[str, int] = {}
     if info.media_type is MediaType.IMAGE:
         detections = redact_image(source, target, wanted, obfuscation, engine).detections
         counts = dict(Counter(d.category.value for d in detections))
@@ -604,15 +605,10 @@ def _redact_file(
         )
         progress.update(task, completed=100)
         counts = {category.value: n for category, n in video.object_counts().items()}
-        return {
-            "output": str(target),
-            "detections": sum(counts.values()),
-            "counts": counts,
-            "frames": video.frames,
-            "keyframes": len(video.keyframes),  # frames any detector looked at
-            "partial_keyframes": len(set(video.partial_keyframes)),  # ... only in regions, for some
-        }
-    return {"output": str(target), "detections": sum(counts.values()), "counts": counts}
+        looks = {"frames": video.frames, "keyframes": len(video.keyframes)}  # frames any detector looked at
+        looks["partial_keyframes"] = len(set(video.partial_keyframes))  # ... only in regions, for some
+    payload: dict[str, Any] = {"output": str(target), "detections": sum(counts.values()), "counts": counts}
+    return payload | looks
 
 
 def _engine(settings: Settings, as_json: bool) -> DetectionEngine:

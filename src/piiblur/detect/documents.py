@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from piiblur.detect.base import Box, Detection, Scene
+from piiblur.detect.base import Box, Detection, Scene, around
 from piiblur.detect.codes import CodeDetector
 from piiblur.detect.ocr import Ocr, TextLine
 from piiblur.detect.panels import panel_around
@@ -99,7 +99,7 @@ class DocumentDetector:
             region = _page_above([line for line, _ in mrz], aspect, scene)
             panel = panel_around(scene, region, max_growth=2.5)
             if panel is not None:
-                region = _union(region, panel)
+                region = around([region, panel])
             category = PiiCategory.PASSPORTS if passport else PiiCategory.ID_CARDS
             found.append(Detection(category, region, 0.9, f"{self.name}:mrz"))
         for line, text in zip(lines, texts, strict=True):
@@ -115,7 +115,7 @@ class DocumentDetector:
                 continue
             box = block_box(block, scene, margin=1.5)
             panel = panel_around(scene, box, max_growth=3.0)
-            region = _union(box, panel) if panel is not None else box
+            region = around([box, panel]) if panel is not None else box
             found.append(Detection(PiiCategory.DOCUMENTS, region, 0.7, f"{self.name}:dense-text"))
         return found
 
@@ -171,9 +171,3 @@ def _card_around_number(line: TextLine, scene: Scene) -> Box:
     height = width / ID1_ASPECT
     uc, vc = float(u.mean()), float(v.mean())
     return _rect_to_box(along, across, (uc - width / 2, uc + width / 2), (vc - 0.6 * height, vc + 0.45 * height), scene)
-
-
-def _union(a: Box, b: Box) -> Box:
-    x0, y0 = min(a.x, b.x), min(a.y, b.y)
-    x1, y1 = max(a.x + a.w, b.x + b.w), max(a.y + a.h, b.y + b.h)
-    return Box(x0, y0, x1 - x0, y1 - y0)

@@ -81,7 +81,7 @@ class CenterFaceDetector:
         image at ``scale``."""
         height, width = image.shape[:2]
         in_w, in_h = _multiple_of_32(width * scale), _multiple_of_32(height * scale)
-        resized = cv2.resize(image, (in_w, in_h), interpolation=cv2.INTER_LINEAR)
+        resized = image if (in_w, in_h) == (width, height) else cv2.resize(image, (in_w, in_h))
         blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None].astype(np.float32))
         heatmap, sizes, offsets, _landmarks = self._model.get().run(None, {"input.1": blob})
         boxes, scores = self._decode(heatmap[0, 0], sizes[0], offsets[0])

@@ -25,7 +25,7 @@ import re
 import cv2
 import numpy as np
 
-from piiblur.detect.base import Box, Detection, RgbImage, Scene, pack_crops
+from piiblur.detect.base import Box, Detection, RgbImage, Scene, around, pack_crops
 from piiblur.detect.objects import ObjectKind, ObjectModel
 from piiblur.detect.ocr import Ocr, TextLine
 from piiblur.detect.plate_ssd import PlateSsd
@@ -116,7 +116,7 @@ class LicensePlateDetector:
         for upper, lower in pairs:
             (top, top_confidence), (bottom, bottom_confidence) = readings[id(upper)], readings[id(lower)]
             if looks_like_plate(top + bottom) and not looks_like_plate(top) and not looks_like_plate(bottom):
-                box = _union(upper.box, lower.box)
+                box = around([upper.box, lower.box])
                 score = min(top_confidence, bottom_confidence)
                 found.append(Detection(PiiCategory.LICENSE_PLATES, _plate_box(box, scene), score, "plates:two-rows"))
         return found
@@ -209,13 +209,8 @@ def _stacked(upper: TextLine, lower: TextLine) -> bool:
         return False
     gap = b.y - (a.y + a.h)
     overlap = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-    pair = _union(a, b)
+    pair = around([a, b])
     return gap < 0.6 * max(a.h, b.h) and overlap > 0.5 * min(a.w, b.w) and 1.0 <= pair.w / max(pair.h, 1.0) <= 3.0
-
-
-def _union(a: Box, b: Box) -> Box:
-    x0, y0 = min(a.x, b.x), min(a.y, b.y)
-    return Box(x0, y0, max(a.x + a.w, b.x + b.w) - x0, max(a.y + a.h, b.y + b.h) - y0)
 
 
 def _crop(pixels: RgbImage, zone: Box) -> RgbImage:
