@@ -17,8 +17,9 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin
 
 from piiblur.detect import Detection, DetectionEngine
+from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
-from piiblur.redact.obfuscate import obfuscate
+from piiblur.redact.obfuscate import NO_FIXED_REGIONS, FixedRegions, obfuscate
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,39 @@ def redact_image(
     categories: Sequence[PiiCategory],
     obfuscation: ObfuscationType,
     engine: DetectionEngine,
+    fixed: FixedRegions = NO_FIXED_REGIONS,
 ) -> ImageRedaction:
+    """Detect and hide. Detections wholly inside ``fixed.never_hide`` are neither hidden nor reported."""
+    upright, rgb = load_upright(source)
+    detections = [d for d in engine.detect(rgb, categories) if fixed.keeps(d)]
+    write_redacted_image(source, target, detections, obfuscation, fixed, (upright, rgb))
+    return ImageRedaction(upright.width, upright.height, detections)
+
+
+def load_upright(source: Path) -> tuple[Image.Image, RgbImage]:
+    """The image upright (EXIF orientation applied), and its RGB pixels."""
     with Image.open(source) as original:
         original.load()
+        upright = ImageOps.exif_transpose(original)
+    return upright, np.asarray(upright.convert("RGB"))
+
+
+def write_redacted_image(
+    source: Path,
+    target: Path,
+    detections: Sequence[Detection],
+    obfuscation: ObfuscationType,
+    fixed: FixedRegions = NO_FIXED_REGIONS,
+    loaded: tuple[Image.Image, RgbImage] | None = None,
+) -> None:
+    """Hide ``detections`` and write the result in the input's format, quality and mode, without
+    metadata (``loaded``: ``load_upright(source)``, when the caller has it already)."""
+    with Image.open(source) as original:
         file_format = original.format or "PNG"
         encoder_options = _encoder_options(original, source)
-        upright = ImageOps.exif_transpose(original)
-    rgb = np.asarray(upright.convert("RGB"))
-    detections = engine.detect(rgb, categories)
-    hidden = Image.fromarray(obfuscate(rgb, detections, obfuscation))
+    upright, rgb = loaded or load_upright(source)
+    hidden = Image.fromarray(obfuscate(rgb, detections, obfuscation, fixed))
     _restore_mode(hidden, upright).save(target, format=file_format, **encoder_options)
-    return ImageRedaction(upright.width, upright.height, detections)
 
 
 def _restore_mode(hidden: Image.Image, upright: Image.Image) -> Image.Image:

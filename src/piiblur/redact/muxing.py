@@ -20,7 +20,7 @@ import numpy as np
 from piiblur.detect import Detection
 from piiblur.domain import ObfuscationType
 from piiblur.profiling import stage
-from piiblur.redact.obfuscate import Plane, obfuscate_yuv420
+from piiblur.redact.obfuscate import NO_FIXED_REGIONS, FixedRegions, Plane, obfuscate_yuv420
 
 QUEUE_DEPTH = 8
 _Item: TypeAlias = "tuple[av.VideoFrame, list[Plane], list[Detection]] | av.Packet[Any] | None"
@@ -47,8 +47,19 @@ def _view(plane: av.video.plane.VideoPlane) -> Plane:
 
 
 class BackgroundMuxer:
-    def __init__(self, out: av.container.OutputContainer, video: av.VideoStream, obfuscation: ObfuscationType) -> None:
+    """``fixed``: the request's always/never-hide regions, on every frame. ``scaled``: frames are
+    resized to the output stream's size after hiding (the low-resolution review preview)."""
+
+    def __init__(
+        self,
+        out: av.container.OutputContainer,
+        video: av.VideoStream,
+        obfuscation: ObfuscationType,
+        fixed: FixedRegions = NO_FIXED_REGIONS,
+        scaled: bool = False,
+    ) -> None:
         self.out, self.video_stream, self.obfuscation = out, video, obfuscation
+        self.fixed, self.scaled = fixed, scaled
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_DEPTH)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="piiblur-muxer", daemon=True)
@@ -104,8 +115,10 @@ class BackgroundMuxer:
             return
         frame, planes, regions = item
         with stage("hiding"):
-            obfuscate_yuv420(planes, regions, self.obfuscation)
+            obfuscate_yuv420(planes, regions, self.obfuscation, self.fixed)
         with stage("encode"):
             hidden = frame_from_planes(planes)
+            if self.scaled:
+                hidden = hidden.reformat(width=self.video_stream.width, height=self.video_stream.height)
             hidden.pts, hidden.time_base = frame.pts, frame.time_base
             self.out.mux(self.video_stream.encode(hidden))

@@ -11,6 +11,7 @@ Pixels outside the masks are not touched.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -29,14 +30,74 @@ IntMask = npt.NDArray[np.uint8]
 Plane = npt.NDArray[np.uint8]  # H x W x channels, or one H x W plane
 
 
-def obfuscate(image: RgbImage, detections: Iterable[Detection], method: ObfuscationType) -> RgbImage:
-    """Return a copy of ``image`` with every detection hidden."""
+@dataclass(frozen=True)
+class FixedRegions:
+    """A request's own regions, in pixels of the upright picture, on every frame: ``always_hide``
+    is hidden whatever was found (a fixed window, a name painted on a wall), exactly the box, no
+    margin; ``never_hide`` is left as it was (a dash-cam's timestamp overlay the user must keep):
+    its pixels are put back after the detections are hidden, and a detection wholly inside it is
+    dropped. ``always_hide`` wins where the two overlap: it is the explicit order to hide."""
+
+    always_hide: tuple[Box, ...] = ()
+    never_hide: tuple[Box, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.always_hide or self.never_hide)
+
+    def keeps(self, detection: Detection) -> bool:
+        """False for a detection wholly inside a never-hide region (nothing of it would be hidden)."""
+        box = detection.box
+        return not any(region.intersection_area(box) >= box.area * 0.999 for region in self.never_hide)
+
+    def scaled(self, factor: float) -> FixedRegions:
+        def scale(boxes: tuple[Box, ...]) -> tuple[Box, ...]:
+            return tuple(Box(b.x * factor, b.y * factor, b.w * factor, b.h * factor) for b in boxes)
+
+        return FixedRegions(scale(self.always_hide), scale(self.never_hide))
+
+
+NO_FIXED_REGIONS = FixedRegions()
+
+
+def obfuscate(
+    image: RgbImage,
+    detections: Iterable[Detection],
+    method: ObfuscationType,
+    fixed: FixedRegions = NO_FIXED_REGIONS,
+) -> RgbImage:
+    """Return a copy of ``image`` with every detection hidden (and ``fixed`` applied)."""
     out = image.copy()
-    _hide_all(out, _regions(detections, out.shape[1], out.shape[0]), method, 1.0)
+    height, width = out.shape[:2]
+    kept = _kept_pixels(out, fixed.never_hide, 1.0)
+    _hide_all(out, _regions(detections, width, height), method, 1.0)
+    _restore(out, kept)
+    _hide_all(out, [(False, box) for box in fixed.always_hide], method, 1.0)
     return out
 
 
-def obfuscate_yuv420(planes: Sequence[Plane], detections: Iterable[Detection], method: ObfuscationType) -> None:
+def _kept_pixels(image: Plane, boxes: Sequence[Box], scale: float) -> list[tuple[tuple[int, int, int, int], Plane]]:
+    """Copies of what ``boxes`` (scaled to this plane) cover, to be put back after hiding."""
+    height, width = image.shape[:2]
+    kept = []
+    for box in boxes:
+        x0, y0, x1, y1 = _int_bounds(Box(box.x * scale, box.y * scale, box.w * scale, box.h * scale))
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+        if x1 > x0 and y1 > y0:
+            kept.append(((x0, y0, x1, y1), image[y0:y1, x0:x1].copy()))
+    return kept
+
+
+def _restore(image: Plane, kept: list[tuple[tuple[int, int, int, int], Plane]]) -> None:
+    for (x0, y0, x1, y1), pixels in kept:
+        image[y0:y1, x0:x1] = pixels
+
+
+def obfuscate_yuv420(
+    planes: Sequence[Plane],
+    detections: Iterable[Detection],
+    method: ObfuscationType,
+    fixed: FixedRegions = NO_FIXED_REGIONS,
+) -> None:
     """Hide every detection in place in the Y, U and V planes of a YUV 4:2:0 frame (chroma planes
     half the size, rounded up), so video frames need no conversion to RGB.
 
@@ -46,9 +107,13 @@ def obfuscate_yuv420(planes: Sequence[Plane], detections: Iterable[Detection], m
     luma = planes[0]
     height, width = luma.shape[:2]
     regions = _regions(detections, width, height)
-    _hide_all(luma, regions, method, 1.0)
-    for chroma in planes[1:]:
-        _hide_all(chroma, regions, method, chroma.shape[1] / width)
+    always = [(False, box) for box in fixed.always_hide]
+    for plane in planes:
+        scale = plane.shape[1] / width
+        kept = _kept_pixels(plane, fixed.never_hide, scale)
+        _hide_all(plane, regions, method, scale)
+        _restore(plane, kept)
+        _hide_all(plane, always, method, scale)
 
 
 def _regions(detections: Iterable[Detection], width: int, height: int) -> list[tuple[bool, Box]]:

@@ -23,10 +23,11 @@ import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import av
 import cv2
@@ -39,8 +40,9 @@ from piiblur.profiling import stage
 from piiblur.redact import tracking
 from piiblur.redact.looks import SCORE_WOBBLE, LookPlanner
 from piiblur.redact.muxing import BackgroundMuxer, planes_of
-from piiblur.redact.obfuscate import Plane
+from piiblur.redact.obfuscate import NO_FIXED_REGIONS, FixedRegions, Plane
 from piiblur.redact.probe import open_video
+from piiblur.redact.timeline import ChannelPlan, TrackedBox, VideoPlan
 from piiblur.redact.tracking import FAST_MOTION, Keyframe, TrackLedger
 
 VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9"}
@@ -144,6 +146,9 @@ class VideoRedaction:
     keyframes: list[int] = field(default_factory=list)
     partial_keyframes: list[int] = field(default_factory=list)  # a channel looked only at regions
     detections: list[FrameDetection] = field(default_factory=list)  # on keyframes
+    # What rendering it again from (edited) detections needs: each channel's keyframes and cuts,
+    # and the boxes of tracks carried over missed keyframes (``timeline``).
+    plan: VideoPlan | None = None
     regions_per_frame: list[list[Box]] = field(default_factory=list)  # what was hidden, frame by frame
     first_written: int | None = None  # a window's first written frame, in its own numbering
 
@@ -208,8 +213,11 @@ class _Channel:
         new_track: Callable[[], int],
         frame_size: tuple[int, int],
         partial_looks: bool,
+        fixed: FixedRegions,
     ) -> None:
         self.engine, self.categories, self.max_stride, self.pool = engine, categories, max_stride, pool
+        self.fixed = fixed
+        self.plan = ChannelPlan(list(categories))
         planned = partial_looks and engine.looks_in_regions(categories)
         self.looks = LookPlanner(*frame_size, max_gap=max_stride) if planned else None
         self.ledger = TrackLedger(new_track)
@@ -217,6 +225,7 @@ class _Channel:
         self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
         self.last_unsure: list[Box] = []  # where its look was unsure (``DetectionEngine.look``)
         self.last_submitted: int | None = None
+        self.carried: list[TrackedBox] = []
         self.waiting: list[int] = []
         self.in_flight: deque[_Submitted] = deque()
 
@@ -237,6 +246,7 @@ class _Channel:
                 result.partial_keyframes.append(index)
         unsure_within = SCORE_WOBBLE if self.looks is not None else 0.0
         found = self.pool.submit(self.engine.look, pending.rgb(), self.categories, regions, unsure_within)
+        self.plan.keyframes.append(index)
         self.in_flight.append(_Submitted(index, found, self.waiting, ends_segment))
         self.waiting = []
         self.last_submitted = None if ends_segment else index
@@ -246,6 +256,8 @@ class _Channel:
         if self.in_flight:
             self.in_flight[-1].ends_segment = True
         else:
+            if self.last_key is not None:
+                self.plan.segment_ends.append(self.last_key.index)
             self.last_key = None
         self.last_submitted = None
 
@@ -258,6 +270,8 @@ class _Channel:
             submitted = self.in_flight.popleft()
             with stage("waiting for detection"):
                 look = submitted.found.result()
+            if self.fixed.never_hide:  # found wholly where the request says never to hide: not hidden
+                look = Look([d for d in look.detections if self.fixed.keeps(d)], look.unsure)
             with stage("tracking"):
                 self._track(Keyframe(submitted.index, look.detections), submitted, width, height, result, regions)
             self.last_unsure = look.unsure
@@ -279,17 +293,19 @@ class _Channel:
             keyframe = Keyframe(keyframe.index, keyframe.detections + carried)
             pairing = tracking.pair(self.last_key, keyframe)
         tracks = self.ledger.assign(keyframe.detections, pairing)
-        result.detections.extend(
-            FrameDetection(keyframe.index, d, t)
-            for d, t in zip(keyframe.detections, tracks, strict=True)
-            if d.detector != tracking.COASTING
-        )
+        for detection, track in zip(keyframe.detections, tracks, strict=True):
+            if detection.detector == tracking.COASTING:
+                self.carried.append(TrackedBox(keyframe.index, track, detection))
+            else:
+                result.detections.append(FrameDetection(keyframe.index, detection, track))
         regions.update({i: [] for i in submitted.frames_before})
         if self.last_key is not None and pairing is not None:
             for i in submitted.frames_before:
                 regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
             self._adapt_stride(pairing.max_relative_motion())
         regions[keyframe.index] = keyframe.detections
+        if submitted.ends_segment:
+            self.plan.segment_ends.append(keyframe.index)
         self.last_key = None if submitted.ends_segment else keyframe
 
     def _adapt_stride(self, motion: float) -> None:
@@ -310,6 +326,7 @@ class _Redactor:
         result: VideoRedaction,
         pool: ThreadPoolExecutor,
         partial_looks: bool,
+        fixed: FixedRegions,
     ) -> None:
         self.write, self.result = write, result
         fast = [c for c in categories if c in FAST_FAMILIES]
@@ -317,7 +334,7 @@ class _Redactor:
         track_ids = itertools.count(1)  # shared, so ids are unique across channels
         size = (result.width, result.height)
         self.channels = [
-            _Channel(engine, group, stride, pool, lambda: next(track_ids), size, partial_looks)
+            _Channel(engine, group, stride, pool, lambda: next(track_ids), size, partial_looks, fixed)
             for group, stride in ((fast, MAX_STRIDE), (slow, MAX_TEXT_STRIDE))
             if group
         ]
@@ -353,6 +370,11 @@ class _Redactor:
         self._write_ready()
         for index in sorted(self.buffer):  # no channel at all: nothing requested
             self._emit(index, [])
+
+    def plan(self, frames: int) -> VideoPlan:
+        carried = [box for channel in self.channels for box in channel.carried]
+        channels = [channel.plan for channel in self.channels]
+        return VideoPlan(self.result.width, self.result.height, frames, channels, carried)
 
     def _is_cut(self, thumb: np.ndarray) -> bool:
         previous, self.previous_thumb = self.previous_thumb, thumb
@@ -396,7 +418,7 @@ def _thumbnail(luma: Plane) -> np.ndarray:
 
 def redact_video(
     source: Path,
-    target: Path,
+    target: Path | None,
     file_format: str,
     categories: Sequence[PiiCategory],
     obfuscation: ObfuscationType,
@@ -405,26 +427,29 @@ def redact_video(
     window: FrameWindow | None = None,
     codecs: VideoCodecs = SOFTWARE,
     partial_looks: bool = True,
+    fixed: FixedRegions = NO_FIXED_REGIONS,
 ) -> VideoRedaction:
     """Redact a whole video, or (``window``) one segment of it: then only the window's frames
     are written, without audio (the joiner copies it once), and ``first_written`` says which
     decoded frame index was the first one written. ``partial_looks``: see ``looks``; without
-    them every keyframe is looked at whole (slower, for who wants no trade at all)."""
-    rotation = _display_rotation(source)
-    options = {"movflags": "+faststart"} if file_format in ("mp4", "mov") else {}
-    with (
-        open_video(source, hwaccel=codecs.hwaccel) as inp,
-        av.open(str(target), "w", format=CONTAINER_FORMATS[file_format], options=options) as out,
-    ):
+    them every keyframe is looked at whole (slower, for who wants no trade at all). Without a
+    ``target`` nothing is encoded: detection only (the result's detections and plan)."""
+    with ExitStack() as held:
+        inp = held.enter_context(open_video(source, hwaccel=codecs.hwaccel))
         in_video = inp.streams.video[0]
         in_video.thread_type = "AUTO"  # decode on FFmpeg's own threads
-        in_audio = inp.streams.audio[0] if inp.streams.audio and window is None else None
-        out_video = _add_video_stream(out, in_video, file_format, rotation, codecs, joinable=window is not None)
-        out_audio = out.add_stream_from_template(in_audio) if in_audio is not None else None
-        total = in_video.frames or _estimated_frames(inp, in_video)
+        total = in_video.frames or estimated_frames(inp, in_video)
         result = VideoRedaction(in_video.codec_context.width, in_video.codec_context.height)
-
-        muxer = BackgroundMuxer(out, out_video, obfuscation)
+        in_audio = inp.streams.audio[0] if inp.streams.audio and window is None and target is not None else None
+        if target is None:
+            muxer: BackgroundMuxer | DiscardingMuxer = DiscardingMuxer()
+            out_audio = None
+        else:
+            out = held.enter_context(open_output(target, file_format))
+            rotation = display_rotation(source)
+            out_video = add_video_stream(out, in_video, file_format, rotation, codecs, joinable=window is not None)
+            out_audio = out.add_stream_from_template(in_audio) if in_audio is not None else None
+            muxer = BackgroundMuxer(out, out_video, obfuscation, fixed)
 
         def write(frame: av.VideoFrame, planes: list[Plane], regions: list[Detection]) -> None:
             if window is not None and not window.writes(frame.pts or 0):
@@ -436,9 +461,9 @@ def redact_video(
                 on_progress(min(1.0, result.frames / total))
 
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="piiblur-detect") as pool:
-            redactor = _Redactor(engine, categories, write, result, pool, partial_looks)
+            redactor = _Redactor(engine, categories, write, result, pool, partial_looks, fixed)
             try:
-                frames = _decoded(inp, in_video, in_audio, out_audio, muxer)
+                frames = decoded_frames(inp, in_video, in_audio, out_audio, muxer)
                 for index, frame in frames if window is None else _windowed(inp, in_video, frames, window, result):
                     redactor.push(frame, index)
                 redactor.finish()
@@ -448,15 +473,37 @@ def redact_video(
                 raise
         muxer.close()
         result.keyframes.sort()
+        result.plan = redactor.plan(redactor.next_to_write)
     return result
 
 
-def _decoded(
+def open_output(target: Path, file_format: str) -> av.container.OutputContainer:
+    options = {"movflags": "+faststart"} if file_format in ("mp4", "mov") else {}
+    return av.open(str(target), "w", format=CONTAINER_FORMATS[file_format], options=options)
+
+
+class DiscardingMuxer:
+    """Stands in for ``BackgroundMuxer`` when only detections are wanted: writes nothing."""
+
+    def video(self, frame: av.VideoFrame, planes: list[Plane], regions: list[Detection]) -> None:
+        pass
+
+    def audio(self, packet: av.Packet[Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def decoded_frames(
     inp: av.container.InputContainer,
     in_video: av.VideoStream,
     in_audio: av.AudioStream | None,
     out_audio: av.AudioStream | None,
-    muxer: BackgroundMuxer,
+    muxer: BackgroundMuxer | DiscardingMuxer,
 ) -> Iterator[tuple[int, av.VideoFrame]]:
     """Video frames with their index; audio packets go straight to the muxer on the way."""
     index = 0
@@ -496,7 +543,7 @@ def _windowed(
         local += 1
 
 
-def _display_rotation(source: Path) -> int:
+def display_rotation(source: Path) -> int:
     """The rotation players apply (phones record sideways and say so in side data)."""
     with open_video(source) as container:
         for frame in container.decode(video=0):
@@ -504,7 +551,7 @@ def _display_rotation(source: Path) -> int:
     return 0
 
 
-def _estimated_frames(container: av.container.InputContainer, stream: av.VideoStream) -> int:
+def estimated_frames(container: av.container.InputContainer, stream: av.VideoStream) -> int:
     """WebM and some MOV files carry no frame count; estimate one for progress reporting."""
     rate = stream.average_rate or stream.guessed_rate
     if container.duration is None or rate is None:
@@ -512,22 +559,23 @@ def _estimated_frames(container: av.container.InputContainer, stream: av.VideoSt
     return int(container.duration / 1_000_000 * rate)
 
 
-def _add_video_stream(
+def add_video_stream(
     out: av.container.OutputContainer,
     in_video: av.VideoStream,
     file_format: str,
     rotation: int,
     codecs: VideoCodecs,
     joinable: bool = False,
+    size: tuple[int, int] | None = None,
 ) -> av.VideoStream:
     """``joinable``: encoded so that segments can be joined packet by packet, without decoding:
-    no B-frames (decode order = display order, so timestamps stay monotonic across a join)."""
+    no B-frames (decode order = display order, so timestamps stay monotonic across a join).
+    ``size``: another width and height than the input's (a preview; frames are scaled to it)."""
     rate = in_video.average_rate or in_video.guessed_rate or Fraction(25)
     codec = codecs.h264_encoder if VIDEO_CODECS[file_format] == SOFTWARE_H264 else VIDEO_CODECS[file_format]
     stream = out.add_stream(codec, rate=rate)
     assert isinstance(stream, av.VideoStream)
-    stream.width = in_video.codec_context.width
-    stream.height = in_video.codec_context.height
+    stream.width, stream.height = size or (in_video.codec_context.width, in_video.codec_context.height)
     stream.pix_fmt = "yuv420p"
     # Frames keep their own timestamps (variable frame rates too): encode in the input's time base.
     stream.time_base = in_video.time_base
