@@ -43,6 +43,16 @@ class MediaStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     QUOTA_EXCEEDED = "quota_exceeded"
+    # Added to the contract's statuses: detected, held for a person to review (review mode).
+    AWAITING_REVIEW = "awaiting_review"
+
+
+class MediaMode(StrEnum):
+    """What a media item is for: a redacted file (the contract's ``/media/redact``), or only the
+    detections (``/media/detect``: boxes for audits and dataset curation, no file rendered)."""
+
+    REDACT = "redact"
+    DETECT = "detect"
 
 
 class Plan(StrEnum):

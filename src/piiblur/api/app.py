@@ -19,7 +19,7 @@ from piiblur.api.errors import install_error_handlers
 from piiblur.api.methods import AllowedMethods
 from piiblur.api.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from piiblur.api.request_log import RequestLogMiddleware
-from piiblur.api.routes import account, health, media, usage, webhooks
+from piiblur.api.routes import account, health, media, review, usage, webhooks
 from piiblur.api.slow_clients import BodyDeadlineMiddleware
 from piiblur.config import Settings, get_settings
 from piiblur.dashboard import routes as dashboard_routes
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestLogMiddleware)  # added last: outermost, so it times and tags everything
     app.state.allowed_methods = allowed = AllowedMethods()
-    api_routers = [(module.router, API_PREFIX) for module in (media, usage, webhooks, account)]
+    api_routers = [(module.router, API_PREFIX) for module in (media, review, usage, webhooks, account)]
     for router, prefix in [(health.router, ""), *api_routers, (dashboard_routes.router, "")]:
         app.include_router(router, prefix=prefix)
         allowed.add(router, prefix)

@@ -19,7 +19,7 @@ from piiblur.db.session import DATABASE_UNAVAILABLE
 from piiblur.detect import DetectionEngine
 from piiblur.domain import Plan
 from piiblur.jobs import JobQueue
-from piiblur.services.accounts import authenticate
+from piiblur.services.accounts import DISPLAY_PREFIX_LENGTH, authenticate
 from piiblur.services.context import ServiceContext
 from piiblur.services.usage import account_limits
 from piiblur.storage import Storage
@@ -118,3 +118,12 @@ def get_current_account(request: Request, session: SessionDep, settings: Setting
 
 
 CurrentAccount = Annotated[Account, Depends(get_current_account)]
+
+
+def get_actor(bearer: BearerDep) -> str:
+    """Who makes the request, in audit records: the API key, by its shown prefix."""
+    token = bearer.credentials.strip() if bearer is not None else ""
+    return f"api_key:{token[:DISPLAY_PREFIX_LENGTH]}"
+
+
+ActorDep = Annotated[str, Depends(get_actor)]

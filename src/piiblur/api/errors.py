@@ -14,6 +14,7 @@ from piiblur.api.methods import AllowedMethods
 from piiblur.api.request_log import HEADER, STATE_KEY
 from piiblur.db.session import DATABASE_UNAVAILABLE
 from piiblur.services.errors import (
+    ConflictError,
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
@@ -28,6 +29,7 @@ SERVICE_STATUS: dict[type[ServiceError], int] = {
     InvalidInputError: 422,
     PayloadTooLargeError: 413,
     QuotaExceededError: 429,
+    ConflictError: 409,
 }
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from piiblur.db.models import Media, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from piiblur.domain import MediaType
 from piiblur.services.accounts import MAX_RETENTION_HOURS
 from piiblur.services.media import keyframe_counts, object_counts
+from piiblur.services.review import MAX_DETECTIONS, DetectionInput, Operation
 from piiblur.services.usage import Usage
 
 
@@ -55,6 +56,10 @@ class MediaDetail(MediaSummary):
     keyframe_detection_counts: dict[str, int] | None = Field(
         default=None, description="Videos only: detections per category summed over every keyframe"
     )
+    mode: str = Field(description="redact (POST /media/redact) or detect (POST /media/detect: no file rendered)")
+    review: bool = Field(description="Held at awaiting_review after detection until rendered (review mode)")
+    renders: int = Field(description="Versions of the redacted file rendered so far (corrections render new ones)")
+    original_retained: bool = Field(description="Whether the original is still kept (needed to edit and render)")
 
     @classmethod
     def of_media(cls, media: Media, download_url: str | None) -> MediaDetail:
@@ -65,6 +70,10 @@ class MediaDetail(MediaSummary):
             "processed_at": timestamp(media.processed_at),
             "progress": media.progress,
             "detection_counts": object_counts(media),
+            "mode": media.mode,
+            "review": media.review,
+            "renders": media.renders,
+            "original_retained": media.original_key is not None,
         }
         if media.media_type == MediaType.VIDEO.value:
             fields["keyframe_detection_counts"] = keyframe_counts(media)
@@ -79,6 +88,19 @@ class DetectionItem(BaseModel):
     score: float
     frame: int | None = Field(default=None, description="Frame index, for videos")
     track: int | None = Field(default=None, description="Videos: the tracked object this detection belongs to")
+    id: str | None = Field(default=None, description="Stable id, for edits (PUT and PATCH)")
+    source: str | None = Field(default=None, description="detector, or reviewer (added by a person)")
+    detector: str | None = Field(default=None, description="The detector family that found it")
+    frame_end: int | None = Field(
+        default=None, description="Videos, reviewer boxes: the box covers frames frame to frame_end"
+    )
+    edited: bool | None = Field(default=None, description="A detector's box a reviewer changed")
+
+
+class SuppressedTrack(BaseModel):
+    track: int
+    frame_start: int | None = None
+    frame_end: int | None = None
 
 
 class MediaDetections(BaseModel):
@@ -86,11 +108,92 @@ class MediaDetections(BaseModel):
     status: str
     detections: list[DetectionItem]
     counts: dict[str, int] = Field(description="Objects per category (for a video: distinct tracks)")
+    suppressed: list[SuppressedTrack] | None = Field(
+        default=None, description="Videos: tracks removed on a frame range (PATCH remove_track)"
+    )
+    frames: int | None = Field(default=None, description="Videos: frames in the video")
 
     @classmethod
     def of(cls, media: Media) -> MediaDetections:
         items = [DetectionItem.model_validate(d) for d in media.detections or []]
-        return cls(media_id=media.id, status=media.status, detections=items, counts=object_counts(media))
+        plan = media.video_plan or {}
+        suppressed = [SuppressedTrack.model_validate(s) for s in plan.get("suppressed", [])] or None
+        return cls(
+            media_id=media.id,
+            status=media.status,
+            detections=items,
+            counts=object_counts(media),
+            suppressed=suppressed,
+            frames=plan.get("frames"),
+        )
+
+
+Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class DetectionIn(BaseModel):
+    """A detection as a client sends it: new ones need ``category`` and ``box``; an ``id`` names
+    an existing one (PUT keeps it; PATCH update changes the fields given)."""
+
+    model_config = ConfigDict(extra="ignore")  # the GET shape (score, source...) is accepted as is
+
+    id: str | None = Field(default=None, max_length=40)
+    category: str | None = Field(default=None, max_length=64)
+    box: list[Coordinate] | None = Field(default=None, min_length=4, max_length=4)
+    frame: int | None = Field(default=None, ge=0)
+    frame_end: int | None = Field(default=None, ge=0)
+    track: int | None = Field(default=None, ge=0)
+
+    def as_input(self) -> DetectionInput:
+        return DetectionInput(self.category, self.box, self.frame, self.frame_end, self.track, self.id)
+
+
+class DetectionsReplace(BaseModel):
+    detections: list[DetectionIn] = Field(max_length=MAX_DETECTIONS)
+
+
+class DetectionOperation(BaseModel):
+    op: Literal["add", "remove", "update", "remove_track"]
+    id: str | None = Field(default=None, max_length=40)
+    detection: DetectionIn | None = None
+    track: int | None = Field(default=None, ge=0)
+    frame_start: int | None = Field(default=None, ge=0)
+    frame_end: int | None = Field(default=None, ge=0)
+
+    def as_operation(self) -> Operation:
+        detection = self.detection.as_input() if self.detection is not None else None
+        return Operation(self.op, self.id, detection, self.track, self.frame_start, self.frame_end)
+
+
+class DetectionsPatch(BaseModel):
+    operations: list[DetectionOperation] = Field(min_length=1, max_length=1000)
+
+
+class EditSaved(BaseModel):
+    media_id: str
+    status: str
+    detections: int
+    original_retained_until_render: bool = Field(
+        description="Edits keep the original, whatever the retention setting, until the next render is done"
+    )
+
+
+class AuditStep(BaseModel):
+    at: str
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+class AuditRecord(BaseModel):
+    media_id: str
+    status: str
+    original_filename: str
+    media_type: str
+    renders: int
+    counts: dict[str, int]
+    detections_by_source: dict[str, int]
+    steps: list[AuditStep]
 
 
 class MediaList(BaseModel):
@@ -137,6 +240,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, object]]:
         401: "Invalid or missing API key",
         404: "Not found (or another account's)",
         408: "Request body arrived too slowly (paused, or under the minimum rate)",
+        409: "Not possible in the item's state (still processing, or its original is deleted)",
         413: "Upload larger than the limit",
         422: "Invalid input",
         429: "Rate limit or monthly quota exceeded",
@@ -225,6 +329,7 @@ class AccountOut(BaseModel):
     email: str
     plan: str
     retention_hours: int
+    review_mode: bool = Field(description="New uploads are held for review unless they send review=false")
 
 
 def _json_integer(value: object) -> object:
@@ -235,9 +340,17 @@ def _json_integer(value: object) -> object:
     return value
 
 
+def _json_boolean(value: object) -> object:
+    """Only JSON true and false (not 0, 1 or "yes")."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError("Input should be true or false")
+    return value
+
+
 class AccountUpdate(BaseModel):
     # The bounds are checked by the service (one message for the API, the dashboard and the CLI)
     # and documented here.
-    retention_hours: Annotated[int, BeforeValidator(_json_integer)] = Field(
-        json_schema_extra={"minimum": 0, "maximum": MAX_RETENTION_HOURS}
+    retention_hours: Annotated[int | None, BeforeValidator(_json_integer)] = Field(
+        default=None, json_schema_extra={"minimum": 0, "maximum": MAX_RETENTION_HOURS}
     )
+    review_mode: Annotated[bool | None, BeforeValidator(_json_boolean)] = None

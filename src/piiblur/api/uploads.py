@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Collection, Iterator
 
 from fastapi import HTTPException, Request
@@ -14,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from piiblur.api.slow_clients import RequestBodyTooSlowError
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media
-from piiblur.domain import MAX_CATEGORY_ENTRIES, ObfuscationType, PiiCategory, parse_categories
+from piiblur.domain import MAX_CATEGORY_ENTRIES, MediaMode, ObfuscationType, PiiCategory, parse_categories
 from piiblur.services import media as media_service
 from piiblur.services.errors import InvalidInputError, PayloadTooLargeError
 from piiblur.storage import Storage
@@ -105,9 +107,13 @@ async def submit_form(
     storage: Storage,
     settings: Settings,
     supported: Collection[PiiCategory],
+    actor: str,
+    mode: MediaMode = MediaMode.REDACT,
 ) -> Media:
-    """``file``, ``pii_categories[]`` or ``pii_categories`` (repeated or comma-separated) and
-    ``obfuscation_type``; raises ``InvalidInputError`` with the user-facing reason."""
+    """``file``, ``pii_categories[]`` or ``pii_categories`` (repeated or comma-separated),
+    ``obfuscation_type``, and our additions ``review`` (true/false), ``always_hide`` and
+    ``never_hide`` (JSON lists of [x, y, w, h] boxes); raises ``InvalidInputError`` with the
+    user-facing reason."""
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidInputError("file is required")
@@ -117,11 +123,54 @@ async def submit_form(
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     request = media_service.MediaRequest(
-        upload.filename or "upload", categories, _obfuscation(form.get("obfuscation_type"))
+        upload.filename or "upload",
+        categories,
+        _obfuscation(form.get("obfuscation_type")),
+        review=_flag("review", form.get("review")),
+        mode=mode,
+        always_hide=_boxes("always_hide", form.get("always_hide")),
+        never_hide=_boxes("never_hide", form.get("never_hide")),
     )
     return await run_in_threadpool(
-        media_service.submit_media, session, storage, settings, account, upload.file, request, supported
+        media_service.submit_media, session, storage, settings, account, upload.file, request, supported, actor
     )
+
+
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _flag(name: str, value: object) -> bool | None:
+    if value is None or value == "":
+        return None
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise InvalidInputError(f"{name} must be true or false")
+
+
+def _boxes(name: str, value: object) -> list[list[float]]:
+    """A JSON list of boxes: ``[[x, y, w, h], ...]`` or ``[{"box": [x, y, w, h]}, ...]``."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a JSON list of [x, y, width, height] boxes")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise InvalidInputError(f"{name} is not valid JSON: give a list of [x, y, width, height] boxes") from None
+    if not isinstance(parsed, list):
+        raise InvalidInputError(f"{name} must be a JSON list of [x, y, width, height] boxes")
+    boxes = []
+    for item in parsed:
+        box = item.get("box") if isinstance(item, dict) else item
+        if (
+            not isinstance(box, list)
+            or len(box) != 4
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+        ):
+            raise InvalidInputError(f"{name}: every box must be [x, y, width, height], four numbers")
+        boxes.append([float(v) for v in box])
+    return boxes
 
 
 def _obfuscation(value: object) -> ObfuscationType:

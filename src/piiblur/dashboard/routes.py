@@ -273,7 +273,9 @@ async def upload(
 ) -> JSONResponse:
     form = await checked_form(request, user.csrf_token, await read_upload_form(request, settings))
     try:
-        media = await submit_form(form, user.account, session, storage, settings, detection.supported_categories)
+        media = await submit_form(
+            form, user.account, session, storage, settings, detection.supported_categories, user.actor
+        )
     finally:
         await form.close()
     queue.notify(media.id, media.media_type)

@@ -66,6 +66,8 @@ class Account(Base):
     requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     images_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
     video_minutes_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Every upload of the account is held for review (``awaiting_review``) unless it says otherwise.
+    review_by_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="account")
@@ -124,6 +126,35 @@ class Media(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Review and rendering (``services.review``): ``mode`` redact or detect; ``review`` holds the
+    # item at ``awaiting_review`` after detection; ``fixed_regions`` are the request's
+    # always_hide / never_hide boxes; ``video_plan`` what rendering needs besides the detections
+    # (each channel's keyframes and scene cuts, tracks carried over missed keyframes);
+    # ``render_requested``: the next claim renders the stored detections instead of detecting;
+    # ``renders``: versions rendered so far; ``preview_key``: the low-resolution review preview.
+    mode: Mapped[str] = mapped_column(String(10), default="redact", server_default="redact")
+    review: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    fixed_regions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    video_plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    render_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    renders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    preview_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class AuditEntry(Base):
+    """One step in a media item's life, for its audit record: who or what did it (``actor``:
+    ``detector``, ``api_key:<prefix>``, ``dashboard:<email>``, ``system``), what (``action``)
+    and the details (counts, the edited detection before and after, the render's version)."""
+
+    __tablename__ = "media_audit"
+    __table_args__ = (Index("ix_media_audit_media_at", "media_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class WebhookEndpoint(Base):

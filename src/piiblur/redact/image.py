@@ -36,10 +36,16 @@ def load_rgb(path: Path) -> Image.Image:
         return ImageOps.exif_transpose(image)
 
 
-def detect_image(path: Path, categories: Sequence[PiiCategory], engine: DetectionEngine) -> ImageRedaction:
+def detect_image(
+    path: Path,
+    categories: Sequence[PiiCategory],
+    engine: DetectionEngine,
+    fixed: FixedRegions = NO_FIXED_REGIONS,
+) -> ImageRedaction:
     image = load_rgb(path)
     pixels = np.asarray(image.convert("RGB"))
-    return ImageRedaction(image.width, image.height, engine.detect(pixels, categories))
+    detections = [d for d in engine.detect(pixels, categories) if fixed.keeps(d)]
+    return ImageRedaction(image.width, image.height, detections)
 
 
 def redact_image(

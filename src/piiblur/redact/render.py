@@ -97,4 +97,3 @@ def _preview_size(width: int, height: int) -> tuple[int, int]:
     """Scaled to fit ``PREVIEW_SIDE``, even sides (4:2:0 chroma needs them)."""
     scale = min(1.0, PREVIEW_SIDE / max(width, height))
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
-

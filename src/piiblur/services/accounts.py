@@ -68,9 +68,15 @@ def list_accounts(session: Session) -> list[Account]:
 
 
 def update_account(
-    session: Session, account_id: str, plan: Plan | None = None, retention_hours: int | None = None
+    session: Session,
+    account_id: str,
+    plan: Plan | None = None,
+    retention_hours: int | None = None,
+    review_mode: bool | None = None,
 ) -> Account:
     account = get_account(session, account_id)
+    if review_mode is not None:
+        account.review_by_default = review_mode
     if plan is not None:
         account.plan = plan.value
     if retention_hours is not None:

@@ -31,6 +31,11 @@ class SignedIn:
     token: str  # goes into the cookie, never into the database
     csrf_token: str
 
+    @property
+    def actor(self) -> str:
+        """Who did it, in the audit record."""
+        return f"dashboard:{self.account.email}"
+
 
 def _token_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -21,3 +21,7 @@ class PayloadTooLargeError(ServiceError):
 
 class QuotaExceededError(ServiceError):
     pass
+
+
+class ConflictError(ServiceError):
+    """The request is valid but the item is not in a state that allows it (HTTP 409)."""

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media, new_id, utcnow
-from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
+from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.redact.probe import MediaInfo, UnsupportedMediaError, probe
+from piiblur.services import audit
 from piiblur.services.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, QuotaExceededError
 from piiblur.services.usage import billed_minutes, check_quota
 from piiblur.storage import Storage
@@ -28,9 +29,16 @@ PER_PAGE = 20
 
 @dataclass(frozen=True)
 class MediaRequest:
+    """``review``: hold for review (None: the account's setting); ``mode``: redact or detect only;
+    ``always_hide`` / ``never_hide``: [x, y, w, h] boxes in pixels, on every frame."""
+
     filename: str
     categories: Sequence[PiiCategory]
     obfuscation: ObfuscationType
+    review: bool | None = None
+    mode: MediaMode = MediaMode.REDACT
+    always_hide: Sequence[Sequence[float]] = ()
+    never_hide: Sequence[Sequence[float]] = ()
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ def submit_media(
     upload: BinaryIO,
     request: MediaRequest,
     supported: Collection[PiiCategory],
+    actor: str = "api",
 ) -> Media:
     """Validate an upload, store the original and queue it. Nothing is stored if any check fails."""
     if not request.categories:
@@ -94,10 +103,48 @@ def submit_media(
         obfuscation_type=request.obfuscation.value,
         original_key=key,
         dispatched_at=utcnow(),  # handed to the job queue right after this commit
+        mode=request.mode.value,
+        review=request.review if request.review is not None else account.review_by_default,
+        fixed_regions=_fixed_regions(request, info),
     )
     session.add(media)
+    session.flush()
+    audit.record(
+        session,
+        media.id,
+        actor,
+        "uploaded",
+        categories=media.pii_categories,
+        mode=media.mode,
+        review=media.review,
+        size_bytes=size,
+    )
     session.commit()
     return media
+
+
+MAX_FIXED_REGIONS = 100  # per list
+
+
+def _fixed_regions(request: MediaRequest, info: MediaInfo) -> dict[str, list[list[float]]] | None:
+    """The request's always/never-hide boxes, checked against the picture's size."""
+    if not request.always_hide and not request.never_hide:
+        return None
+    width, height = info.width or 0, info.height or 0
+    regions = {}
+    for name, boxes in (("always_hide", request.always_hide), ("never_hide", request.never_hide)):
+        if len(boxes) > MAX_FIXED_REGIONS:
+            raise InvalidInputError(f"{name} takes at most {MAX_FIXED_REGIONS} boxes")
+        regions[name] = [_fixed_box(name, box, width, height) for box in boxes]
+    return regions
+
+
+def _fixed_box(name: str, box: Sequence[float], width: int, height: int) -> list[float]:
+    x, y, w, h = box
+    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
+    if w <= 0 or h <= 0 or x1 - x0 < 1 or y1 - y0 < 1:
+        raise InvalidInputError(f"{name} box {list(box)} has no area inside the {width}x{height} picture")
+    return [x0, y0, x1 - x0, y1 - y0]
 
 
 def _copy_limited(source: BinaryIO, target: BinaryIO, limit: int) -> None:
@@ -166,9 +213,19 @@ def list_media(
 
 
 def result_key(media: Media) -> str:
+    if media.status == MediaStatus.AWAITING_REVIEW.value:
+        raise NotFoundError("Media is held for review: nothing is released until it is rendered (POST .../render)")
+    if media.status == MediaStatus.COMPLETED.value and media.mode == MediaMode.DETECT.value:
+        raise NotFoundError("Detection only: no redacted file was rendered (see .../detections, or POST .../render)")
     if media.status != MediaStatus.COMPLETED.value or media.result_key is None:
         raise NotFoundError("Media has not been processed yet")
     return media.result_key
+
+
+def preview_key(media: Media) -> str:
+    if media.preview_key is None:
+        raise NotFoundError("No preview: previews are made for items held for review, until they are rendered")
+    return media.preview_key
 
 
 def original_key(media: Media) -> str:
@@ -181,7 +238,7 @@ def delete_media(session: Session, storage: Storage, account: Account, media_id:
     """Remove the row and both files. Files go first: a crash in between leaves a row pointing at
     nothing (harmless, deletable again) rather than orphaned personal data on disk."""
     media = get_media(session, account, media_id)
-    for key in (media.original_key, media.result_key):
+    for key in (media.original_key, media.result_key, media.preview_key):
         if key is not None:
             storage.delete(key)
     session.delete(media)

@@ -24,13 +24,15 @@ from piiblur import metrics
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media, VideoSegment, utcnow
 from piiblur.detect import DetectionEngine
-from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
+from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.logs import log_context
-from piiblur.redact.image import redact_image
+from piiblur.redact.image import detect_image, redact_image
+from piiblur.redact.render import render_image, render_image_preview, render_video
 from piiblur.redact.video import VideoCodecs, redact_video
-from piiblur.services import webhooks
+from piiblur.services import audit, review, webhooks
 from piiblur.services.context import ServiceContext
-from piiblur.services.media import mark_original_deleted
+from piiblur.services.media import mark_original_deleted, object_counts
+from piiblur.services.review import fixed_regions_of
 from piiblur.services.usage import still_within_quota
 
 log = logging.getLogger(__name__)
@@ -214,20 +216,24 @@ def _process(ctx: ServiceContext, engine: DetectionEngine, claimed: Claim) -> No
             return
         account = session.get(Account, media.account_id)
         assert account is not None
-        if not still_within_quota(session, account, ctx.settings, media):
+        rendering = media.render_requested  # a render of reviewed detections: already counted
+        if not rendering and not still_within_quota(session, account, ctx.settings, media):
             settle(session, claimed, status=MediaStatus.QUOTA_EXCEEDED.value, error_message="Monthly quota exceeded")
             session.commit()
             metrics.JOBS_FINISHED.labels(media.media_type, "quota_exceeded").inc()
             return
         try:
-            result_key, detections = _run_pipeline(ctx, engine, media, claimed)
+            outcome = _render(ctx, media, claimed) if rendering else _run_pipeline(ctx, engine, media, claimed)
         except Exception as error:
             log.exception("processing %s failed", claimed.media_id)
             session.rollback()
             finish_failed(session, claimed, failure_message(error))
             metrics.JOBS_FINISHED.labels(media.media_type, "failed").inc()
             return
-        finish_completed(ctx, session, claimed, account, result_key, detections)
+        if outcome.preview_key is not None:
+            finish_awaiting_review(ctx, session, claimed, account, outcome)
+        else:
+            finish_completed(ctx, session, claimed, account, outcome)
         metrics.JOBS_FINISHED.labels(media.media_type, "completed").inc()
 
 
@@ -257,23 +263,44 @@ def result_key_for(media: Media, claimed: Claim) -> str:
     return f"results/{media.account_id}/{media.id}{suffix}.{extension}"
 
 
-def _run_pipeline(
-    ctx: ServiceContext, engine: DetectionEngine, media: Media, claimed: Claim
-) -> tuple[str, list[dict[str, object]]]:
-    """Redact into a scratch file and store it; returns the result's key and the detections."""
+@dataclass(frozen=True)
+class Outcome:
+    """What a job made: the redacted file (None for detection only and for review), the
+    detections as stored, the video's plan, and the review preview (None unless held)."""
+
+    result_key: str | None
+    detections: list[dict[str, object]]
+    video_plan: dict[str, object] | None = None
+    preview_key: str | None = None
+    rendered: bool = False
+    job: str = "redact"  # or RENDER_JOB
+
+
+RENDER_JOB = "render"
+
+
+def _run_pipeline(ctx: ServiceContext, engine: DetectionEngine, media: Media, claimed: Claim) -> Outcome:
+    """Detect, and (unless held for review or detection only) redact into a scratch file and
+    store it. A held item gets a low-resolution preview instead."""
     assert media.original_key is not None
     categories = [PiiCategory(c) for c in media.pii_categories]
     obfuscation = ObfuscationType(media.obfuscation_type)
+    fixed = fixed_regions_of(media)
+    held_back = media.review or media.mode == MediaMode.DETECT.value  # nothing released by this job
     extension = media.original_key.rsplit(".", 1)[-1]
-    result_key = result_key_for(media, claimed)
     kind = media.media_type
+    plan: dict[str, object] | None = None
     with tempfile.TemporaryDirectory(dir=ctx.settings.scratch_dir()) as tmp, ExitStack() as held:
         with timed(kind, "fetch"):
             source = held.enter_context(ctx.storage.local_copy(media.original_key))
-        target = Path(tmp) / f"redacted.{extension}"
+        target = None if held_back else Path(tmp) / f"redacted.{extension}"
         with timed(kind, "redact") as clock:
             if kind == MediaType.IMAGE.value:
-                found = [d.as_dict() for d in redact_image(source, target, categories, obfuscation, engine).detections]
+                if target is None:
+                    image = detect_image(source, categories, engine, fixed)
+                else:
+                    image = redact_image(source, target, categories, obfuscation, engine, fixed)
+                found = [d.as_dict() | {"detector": d.detector} for d in image.detections]
             else:
                 progress = _ProgressWriter(ctx, claimed)
                 codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
@@ -287,14 +314,72 @@ def _run_pipeline(
                     progress,
                     codecs=codecs,
                     partial_looks=ctx.settings.video_partial_looks,
+                    fixed=fixed,
                 )
-                found = [d.detection.as_dict() | {"frame": d.frame, "track": d.track} for d in video.detections]
+                found = [
+                    d.detection.as_dict() | {"detector": d.detection.detector, "frame": d.frame, "track": d.track}
+                    for d in video.detections
+                ]
+                plan = video.plan.as_json() if video.plan is not None else None
         if kind == MediaType.VIDEO.value:
             metrics.VIDEO_FRAMES.inc(video.frames)
             metrics.VIDEO_SECONDS.inc(clock.seconds)
+        detections = review.stored(found)
+        if target is not None:
+            result_key = result_key_for(media, claimed)
+            with timed(kind, "store"):
+                ctx.storage.save_file(result_key, target)
+            return Outcome(result_key, detections, plan, rendered=True)
+        if not media.review:
+            return Outcome(None, detections, plan)
+        preview_media = _with(media, detections, plan)
+        preview_key = _store_preview(ctx, preview_media, source, Path(tmp), claimed)
+        return Outcome(None, detections, plan, preview_key)
+
+
+def _with(media: Media, detections: list[dict[str, object]], plan: dict[str, object] | None) -> Media:
+    """A detached copy of the row with these detections (to render from before they are stored)."""
+    copy = Media(**{c.key: getattr(media, c.key) for c in Media.__table__.columns})
+    copy.detections, copy.video_plan = detections, plan
+    return copy
+
+
+def _store_preview(ctx: ServiceContext, media: Media, source: Path, tmp: Path, claimed: Claim) -> str:
+    """Render the low-resolution preview of what the stored detections hide, and store it."""
+    is_image = media.media_type == MediaType.IMAGE.value
+    target = tmp / ("preview.jpg" if is_image else "preview.mp4")
+    obfuscation, fixed = ObfuscationType(media.obfuscation_type), fixed_regions_of(media)
+    with timed(media.media_type, "preview"):
+        if is_image:
+            render_image_preview(source, target, review.image_detections(media), obfuscation, fixed)
+        else:
+            codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
+            render_video(source, target, media.file_format, review.timeline_of(media), obfuscation, fixed, codecs, True)
+        key = f"previews/{media.account_id}/{media.id}-{claimed.attempt}.{target.suffix[1:]}"
+        ctx.storage.save_file(key, target)
+    return key
+
+
+def _render(ctx: ServiceContext, media: Media, claimed: Claim) -> Outcome:
+    """Render the stored (reviewed) detections into a new version of the redacted file."""
+    assert media.original_key is not None
+    extension = media.original_key.rsplit(".", 1)[-1]
+    obfuscation, fixed = ObfuscationType(media.obfuscation_type), fixed_regions_of(media)
+    kind = media.media_type
+    with tempfile.TemporaryDirectory(dir=ctx.settings.scratch_dir()) as tmp, ExitStack() as held:
+        with timed(kind, "fetch"):
+            source = held.enter_context(ctx.storage.local_copy(media.original_key))
+        target = Path(tmp) / f"redacted.{extension}"
+        with timed(kind, "render"):
+            if kind == MediaType.IMAGE.value:
+                render_image(source, target, review.image_detections(media), obfuscation, fixed)
+            else:
+                codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
+                render_video(source, target, media.file_format, review.timeline_of(media), obfuscation, fixed, codecs)
+        key = f"results/{media.account_id}/{media.id}-v{media.renders + 1}-{claimed.attempt}.{extension}"
         with timed(kind, "store"):
-            ctx.storage.save_file(result_key, target)
-    return result_key, found
+            ctx.storage.save_file(key, target)
+    return Outcome(key, list(media.detections or []), media.video_plan, rendered=True, job=RENDER_JOB)
 
 
 class _Clock:
@@ -331,39 +416,88 @@ class _ProgressWriter:
                 session.commit()
 
 
-def finish_completed(
-    ctx: ServiceContext,
-    session: Session,
-    claimed: Claim,
-    account: Account,
-    result_key: str,
-    detections: list[dict[str, object]],
-) -> None:
+def finish_completed(ctx: ServiceContext, session: Session, claimed: Claim, account: Account, outcome: Outcome) -> None:
+    """Release: the redacted file (or, detection only, the detections), the webhook, retention."""
     now = utcnow()
-    done = settle(
-        session,
-        claimed,
-        status=MediaStatus.COMPLETED.value,
-        result_key=result_key,
-        processed_at=now,
-        progress=100,
-        detections=detections,
-        error_message=None,
-    )
-    if not done:  # deleted by its owner meanwhile, or finished by a worker that retook it
+    previous = session.get(Media, claimed.media_id)
+    old_keys = [k for k in (previous.result_key, previous.preview_key) if k] if previous is not None else []
+    values: dict[str, object] = {
+        "status": MediaStatus.COMPLETED.value,
+        "processed_at": now,
+        "progress": 100,
+        "detections": outcome.detections,
+        "video_plan": outcome.video_plan,
+        "error_message": None,
+        "render_requested": False,
+        "preview_key": None,
+    }
+    if outcome.rendered:
+        values |= {"result_key": outcome.result_key, "renders": Media.renders + 1, "mode": MediaMode.REDACT.value}
+    if not settle(session, claimed, **values):  # deleted by its owner meanwhile, or finished by a worker that retook it
         session.rollback()
-        ctx.storage.delete(result_key)
+        if outcome.result_key is not None:
+            ctx.storage.delete(outcome.result_key)
         return
     session.expire_all()
     media = session.get(Media, claimed.media_id)
     assert media is not None
-    webhooks.enqueue(session, account.id, "media.processed", webhooks.processed_payload(media, ctx.settings.base_url))
+    _audit_finished(session, media, outcome)
+    if media.mode == MediaMode.DETECT.value:
+        webhooks.enqueue(session, account.id, "media.detected", webhooks.detected_payload(media, ctx.settings.base_url))
+    else:
+        webhooks.enqueue(
+            session, account.id, "media.processed", webhooks.processed_payload(media, ctx.settings.base_url)
+        )
     if account.retention_hours == 0 and media.original_key is not None:
         ctx.storage.delete(media.original_key)
         mark_original_deleted(media)
+        audit.record(session, media.id, audit.SYSTEM, "original_deleted", retention_hours=0)
         webhooks.enqueue(session, account.id, "media.source_deleted", webhooks.source_deleted_payload(media))
     else:
         media.original_delete_after = now + timedelta(hours=account.retention_hours)
+    session.commit()
+    for key in old_keys:  # the previous version, once the new one is released
+        if key != media.result_key:
+            ctx.storage.delete(key)
+
+
+def _audit_finished(session: Session, media: Media, outcome: Outcome) -> None:
+    if outcome.job != RENDER_JOB:
+        audit.record(session, media.id, audit.DETECTOR, "detected", counts=object_counts(media))
+    if outcome.rendered:
+        audit.record(session, media.id, audit.SYSTEM, "rendered", version=media.renders, result_key=media.result_key)
+    audit.record(session, media.id, audit.SYSTEM, "released", mode=media.mode)
+
+
+def finish_awaiting_review(
+    ctx: ServiceContext, session: Session, claimed: Claim, account: Account, outcome: Outcome
+) -> None:
+    """Hold the item: detections and preview stored, nothing released, the original kept."""
+    done = settle(
+        session,
+        claimed,
+        status=MediaStatus.AWAITING_REVIEW.value,
+        processed_at=utcnow(),
+        progress=100,
+        detections=outcome.detections,
+        video_plan=outcome.video_plan,
+        preview_key=outcome.preview_key,
+        original_delete_after=None,
+        error_message=None,
+    )
+    if not done:
+        session.rollback()
+        if outcome.preview_key is not None:
+            ctx.storage.delete(outcome.preview_key)
+        return
+    session.expire_all()
+    media = session.get(Media, claimed.media_id)
+    assert media is not None
+    audit.record(session, media.id, audit.DETECTOR, "detected", counts=object_counts(media))
+    audit.record(session, media.id, audit.SYSTEM, "held_for_review")
+    webhooks.enqueue(
+        session, account.id, "media.awaiting_review", webhooks.awaiting_review_payload(media, ctx.settings.base_url)
+    )
     session.commit()
 
 

@@ -22,14 +22,16 @@ from sqlalchemy.orm import Session
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media, VideoSegment, utcnow
 from piiblur.detect import DetectionEngine
-from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
+from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.logs import log_context
 from piiblur.redact.segments import Segment, SegmentDetections, join_segments, merge_detections, plan_segments
 from piiblur.redact.video import VideoCodecs, redact_video
+from piiblur.services import review
 from piiblur.services.context import ServiceContext
 from piiblur.services.processing import (
     Claim,
     Heartbeat,
+    Outcome,
     failure_message,
     finish_completed,
     finish_failed,
@@ -46,7 +48,9 @@ PENDING, RUNNING, DONE = "pending", "running", "done"
 def worth_splitting(settings: Settings, media: Media) -> bool:
     seconds = settings.video_segment_seconds
     duration = media.duration_seconds or 0
-    return media.media_type == MediaType.VIDEO.value and seconds > 0 and duration > 2 * seconds
+    # Held, detection-only and render jobs run whole: they keep the plan a render needs.
+    plain = media.mode == MediaMode.REDACT.value and not media.review and not media.render_requested
+    return plain and media.media_type == MediaType.VIDEO.value and seconds > 0 and duration > 2 * seconds
 
 
 def plan(ctx: ServiceContext, claimed: Claim) -> list[int]:
@@ -257,7 +261,8 @@ def join(ctx: ServiceContext, media_id: str, attempt: int) -> None:
             session.rollback()
             finish_failed(session, claimed, failure_message(error))
             return
-        finish_completed(ctx, session, claimed, account, result_key, merge_detections(parts))
+        outcome = Outcome(result_key, review.stored(merge_detections(parts)), rendered=True)
+        finish_completed(ctx, session, claimed, account, outcome)
     _forget_segments(ctx, media_id, part_keys)
 
 

@@ -21,7 +21,7 @@ from piiblur.db.models import Account, Media, utcnow
 from piiblur.domain import MediaStatus, MediaType, Plan
 from piiblur.services.errors import QuotaExceededError
 
-BILLED_STATUSES = (MediaStatus.QUEUED, MediaStatus.PROCESSING, MediaStatus.COMPLETED)
+BILLED_STATUSES = (MediaStatus.QUEUED, MediaStatus.PROCESSING, MediaStatus.COMPLETED, MediaStatus.AWAITING_REVIEW)
 
 
 @dataclass(frozen=True)

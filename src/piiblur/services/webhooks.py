@@ -27,7 +27,18 @@ from piiblur.webhooks.secrets_at_rest import decrypt, encrypt, server_key
 from piiblur.webhooks.sender import AttemptOutcome
 from piiblur.webhooks.signing import new_secret
 
-EVENTS = ("media.processed", "media.failed", "media.source_deleted")
+EVENTS = (
+    "media.processed",
+    "media.failed",
+    "media.source_deleted",
+    # Ours, beside the contract's: held for review (review mode), and detections ready
+    # (``/media/detect``, no file rendered).
+    "media.awaiting_review",
+    "media.detected",
+)
+# Endpoints created without a list of events get the contract's three (receivers written for
+# the contract see only what it describes); the others are asked for by name.
+DEFAULT_EVENTS = EVENTS[:3]
 TEST_EVENT = "webhook.test"
 SENDING_LEASE = timedelta(minutes=2)  # a delivery claimed by a worker that died is retried after this
 
@@ -41,7 +52,7 @@ class NewEndpoint:
 def create_endpoint(
     session: Session, settings: Settings, account_id: str, url: str, events: Sequence[str] | None = None
 ) -> NewEndpoint:
-    chosen = list(dict.fromkeys(events or EVENTS))
+    chosen = list(dict.fromkeys(events or DEFAULT_EVENTS))
     unknown = [e for e in chosen if e not in EVENTS]
     if unknown:
         raise InvalidInputError(f"Unknown webhook event(s): {', '.join(unknown)}. Allowed: {', '.join(EVENTS)}")
@@ -125,6 +136,28 @@ def processed_payload(media: Media, base_url: str) -> dict[str, Any]:
         "status": "completed",
         "processed_at": _timestamp(media.processed_at),
         "download_url": f"{base_url.rstrip('/')}/api/v1/media/{media.id}/download",
+    }
+
+
+def awaiting_review_payload(media: Media, base_url: str) -> dict[str, Any]:
+    base = f"{base_url.rstrip('/')}/api/v1/media/{media.id}"
+    return {
+        "event": "media.awaiting_review",
+        "media_id": media.id,
+        "status": "awaiting_review",
+        "processed_at": _timestamp(media.processed_at),
+        "detections_url": f"{base}/detections",
+        "preview_url": f"{base}/preview",
+    }
+
+
+def detected_payload(media: Media, base_url: str) -> dict[str, Any]:
+    return {
+        "event": "media.detected",
+        "media_id": media.id,
+        "status": "completed",
+        "processed_at": _timestamp(media.processed_at),
+        "detections_url": f"{base_url.rstrip('/')}/api/v1/media/{media.id}/detections",
     }
 
 

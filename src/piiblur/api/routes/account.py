@@ -1,4 +1,4 @@
-"""``/account``: the caller's own settings (retention of originals). Our addition to the contract."""
+"""``/account``: the caller's own settings (retention of originals, review mode). Our addition to the contract."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ router = APIRouter(prefix="/account", responses=error_responses(401, 422, 429, 5
 
 def _out(account: Account) -> AccountOut:
     return AccountOut(
-        account_id=account.id, email=account.email, plan=account.plan, retention_hours=account.retention_hours
+        account_id=account.id,
+        email=account.email,
+        plan=account.plan,
+        retention_hours=account.retention_hours,
+        review_mode=account.review_by_default,
     )
 
 
@@ -25,4 +29,8 @@ def get_account(account: CurrentAccount) -> AccountOut:
 
 @router.patch("", response_model=AccountOut, responses=error_responses(400))
 def update_account(body: AccountUpdate, account: CurrentAccount, session: SessionDep) -> AccountOut:
-    return _out(account_service.update_account(session, account.id, retention_hours=body.retention_hours))
+    return _out(
+        account_service.update_account(
+            session, account.id, retention_hours=body.retention_hours, review_mode=body.review_mode
+        )
+    )

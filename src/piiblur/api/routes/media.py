@@ -8,8 +8,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
 from piiblur.api.deps import (
+    ActorDep,
     CurrentAccount,
     DetectionEngineDep,
     QueueDep,
@@ -20,8 +22,10 @@ from piiblur.api.deps import (
 from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary, error_responses
 from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.config import Settings
-from piiblur.db.models import Media
-from piiblur.domain import MediaStatus, MediaType, ObfuscationType, PiiCategory
+from piiblur.db.models import Account, Media
+from piiblur.detect import DetectionEngine
+from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
+from piiblur.jobs import JobQueue
 from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
 from piiblur.storage import Storage
@@ -46,6 +50,19 @@ UPLOAD_BODY = {
                         "description": "Repeat the field, or give one comma-separated value (`pii_categories`)",
                     },
                     "obfuscation_type": {"type": "string", "enum": [o.value for o in ObfuscationType]},
+                    "review": {
+                        "type": "string",
+                        "enum": ["true", "false"],
+                        "description": "Hold at awaiting_review after detection (default: the account's review mode)",
+                    },
+                    "always_hide": {
+                        "type": "string",
+                        "description": "JSON list of [x, y, width, height] boxes (pixels) hidden on every frame",
+                    },
+                    "never_hide": {
+                        "type": "string",
+                        "description": "JSON list of [x, y, width, height] boxes (pixels) never hidden",
+                    },
                 },
             }
         }
@@ -68,11 +85,52 @@ async def redact(
     settings: SettingsDep,
     queue: QueueDep,
     detection: DetectionEngineDep,
+    actor: ActorDep,
 ) -> MediaCreated:
-    """Multipart upload: ``file``, ``pii_categories[]`` (or ``pii_categories``), ``obfuscation_type``."""
+    """Multipart upload: ``file``, ``pii_categories[]`` (or ``pii_categories``), ``obfuscation_type``;
+    ours: ``review``, ``always_hide``, ``never_hide``."""
+    return await _submit(request, account, session, storage, settings, queue, detection, actor, MediaMode.REDACT)
+
+
+@router.post(
+    "/detect",
+    status_code=201,
+    response_model=MediaCreated,
+    responses=error_responses(400, 408, 413),
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def detect(
+    request: Request,
+    account: CurrentAccount,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    queue: QueueDep,
+    detection: DetectionEngineDep,
+    actor: ActorDep,
+) -> MediaCreated:
+    """Detection only (our addition): the same form; detections are stored and nothing is
+    rendered (``/download`` is 404; ``POST .../render`` can make the file later). Counted
+    against the quota as an item."""
+    return await _submit(request, account, session, storage, settings, queue, detection, actor, MediaMode.DETECT)
+
+
+async def _submit(
+    request: Request,
+    account: Account,
+    session: Session,
+    storage: Storage,
+    settings: Settings,
+    queue: JobQueue,
+    detection: DetectionEngine,
+    actor: str,
+    mode: MediaMode,
+) -> MediaCreated:
     form = await read_upload_form(request, settings)
     try:
-        media = await submit_form(form, account, session, storage, settings, detection.supported_categories)
+        media = await submit_form(
+            form, account, session, storage, settings, detection.supported_categories, actor, mode
+        )
     finally:
         await form.close()
     queue.notify(media.id, media.media_type)
@@ -134,7 +192,7 @@ def download(
 ) -> Response:
     media = media_service.get_media(session, account, media_id)
     key = media_service.result_key(media)
-    return _deliver(storage, settings, key, media, media_service.download_name(media, "_redacted"))
+    return deliver(storage, settings, key, media, media_service.download_name(media, "_redacted"))
 
 
 @router.get("/{media_id}/original", response_class=Response, responses=FILE_RESPONSES)
@@ -143,10 +201,10 @@ def original(
 ) -> Response:
     media = media_service.get_media(session, account, media_id)
     key = media_service.original_key(media)
-    return _deliver(storage, settings, key, media, media_service.download_name(media))
+    return deliver(storage, settings, key, media, media_service.download_name(media))
 
 
-def _deliver(storage: Storage, settings: Settings, key: str, media: Media, filename: str) -> Response:
+def deliver(storage: Storage, settings: Settings, key: str, media: Media, filename: str) -> Response:
     """Stream the file through this process, or (S3, when configured) send the client to a
     short-lived presigned link, so large downloads never pass through the API."""
     if settings.s3_presigned_downloads:
@@ -154,7 +212,7 @@ def _deliver(storage: Storage, settings: Settings, key: str, media: Media, filen
         link = storage.presigned_url(key, settings.s3_presign_seconds, attachment(filename), content_type)
         if link is not None:
             return RedirectResponse(link, status_code=307)
-    return _stream(storage.iter_chunks(key), media, filename)
+    return _stream(storage.iter_chunks(key), content_type_for(media.file_format), filename)
 
 
 @router.delete("/{media_id}", status_code=204)
@@ -169,6 +227,10 @@ def attachment(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _stream(chunks: Iterator[bytes], media: Media, filename: str) -> StreamingResponse:
+def _stream(chunks: Iterator[bytes], content_type: str, filename: str) -> StreamingResponse:
     headers = {"Content-Disposition": attachment(filename)}
-    return StreamingResponse(chunks, media_type=content_type_for(media.file_format), headers=headers)
+    return StreamingResponse(chunks, media_type=content_type, headers=headers)
+
+
+def stream_file(storage: Storage, key: str, content_type: str, filename: str) -> StreamingResponse:
+    return _stream(storage.iter_chunks(key), content_type, filename)
