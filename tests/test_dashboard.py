@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import time
@@ -9,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from conftest import Server, astronaut, png_bytes
@@ -249,3 +252,82 @@ def test_login_is_rate_limited(dash_server: Server) -> None:
             ).status_code
         )
     assert codes[0] == 401 and codes[-1] == 429
+
+
+def test_review_editor_in_chromium(dash_server: Server, screenshots: Path) -> None:
+    """A held photo: remove a detection the reviewer rejects, add a missed face by dragging,
+    approve with the keyboard, and check the released file."""
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on this machine (Debian package 'chromium'): browser test not run")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        api = sign_up_with_review_mode(page, dash_server, screenshots)
+        media_id = api.post(
+            "/api/v1/media/redact",
+            files={"file": ("astronaut.png", png_bytes(astronaut()))},
+            data={"pii_categories[]": ["heads"]},
+        ).json()["media_id"]
+        deadline = time.monotonic() + 60
+        while api.get(f"/api/v1/media/{media_id}").json()["status"] != "awaiting_review":
+            assert time.monotonic() < deadline, "not held for review"
+            time.sleep(0.3)
+        page.goto(f"{dash_server.url}/dashboard/media/{media_id}")
+        added = edit_and_approve(page, screenshots)
+        result = np.asarray(Image.open(io.BytesIO(api.get(f"/api/v1/media/{media_id}/download").content)))
+        before = astronaut().astype(int)
+        face = (slice(30, 190), slice(170, 290))
+        assert np.abs(result[face].astype(int) - before[face]).mean() == 0, "the removed detection is not hidden"
+        assert np.abs(result[added].astype(int) - before[added]).mean() > 10, "the added face is hidden"
+        page.get_by_role("link", name="Audit report").click()
+        expect(page.locator("h1")).to_have_text("Redaction audit")
+        expect(page.locator("body")).to_contain_text("dashboard:reviewer@example.com")
+        page.screenshot(path=str(screenshots / "audit.png"), full_page=True)
+        browser.close()
+
+
+def sign_up_with_review_mode(page: Page, server: Server, screenshots: Path) -> httpx.Client:
+    page.goto(server.url + "/dashboard/signup")
+    page.get_by_label("Email").fill("reviewer@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Review mode").check()
+    page.get_by_role("button", name="Save").nth(1).click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_label("Review mode")).to_be_checked()
+    api_key = create_api_key(page, screenshots)
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60)
+
+
+def edit_and_approve(page: Page, screenshots: Path) -> tuple[slice, slice]:
+    """Returns the added box's inner pixels (rows, columns) in the photo."""
+    expect(page.get_by_role("note")).to_contain_text("Held for review")
+    expect(page.get_by_alt_text("Redacted preview")).to_be_visible()
+    boxes = page.locator("#editor-boxes rect")
+    expect(boxes).to_have_count(1)
+    page.screenshot(path=str(screenshots / "review_editor.png"), full_page=True)
+    boxes.first.click()  # the reviewer rejects this detection
+    expect(boxes.first).to_have_class(re.compile("removed"))
+    page.get_by_label("New boxes are").select_option("heads")
+    frame = page.locator("#editor-boxes").bounding_box()
+    assert frame is not None
+    scale = frame["width"] / 512
+    x, y, w, h = 300, 330, 120, 100  # a region the detector did not find
+    page.mouse.move(frame["x"] + x * scale, frame["y"] + y * scale)
+    page.mouse.down()
+    page.mouse.move(frame["x"] + (x + w / 2) * scale, frame["y"] + (y + h / 2) * scale, steps=5)
+    page.mouse.move(frame["x"] + (x + w) * scale, frame["y"] + (y + h) * scale, steps=5)
+    page.mouse.up()
+    expect(boxes).to_have_count(2)
+    expect(page.locator("#editor-status")).to_have_text("2 changes not yet rendered")
+    page.screenshot(path=str(screenshots / "review_editor_edited.png"), full_page=True)
+    page.keyboard.press("a")  # approve and render
+    expect(page.locator("#detail-status")).to_have_text("completed", timeout=60_000)
+    expect(page.get_by_alt_text("Redacted result")).to_be_visible()
+    return slice(y + 4, y + h - 4), slice(x + 4, x + w - 4)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from piiblur.db.models import Media, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from piiblur.domain import MediaType
+from piiblur.domain import MediaType, PiiCategory
 from piiblur.services.accounts import MAX_RETENTION_HOURS
 from piiblur.services.media import keyframe_counts, object_counts
 from piiblur.services.review import MAX_DETECTIONS, DetectionInput, Operation
@@ -138,7 +138,7 @@ class DetectionIn(BaseModel):
     model_config = ConfigDict(extra="ignore")  # the GET shape (score, source...) is accepted as is
 
     id: str | None = Field(default=None, max_length=40)
-    category: str | None = Field(default=None, max_length=64)
+    category: PiiCategory | None = None
     box: list[Coordinate] | None = Field(default=None, min_length=4, max_length=4)
     frame: int | None = Field(default=None, ge=0)
     frame_end: int | None = Field(default=None, ge=0)
@@ -333,24 +333,40 @@ class AccountOut(BaseModel):
 
 
 def _json_integer(value: object) -> object:
-    """What JSON Schema calls an integer: a number with no fraction (12 or 12.0). JSON false/true
-    or "12" are not hours (false used to be taken as 0)."""
-    if isinstance(value, bool | str):
+    """What JSON Schema calls an integer: a number with no fraction (12 or 12.0). JSON false/true,
+    "12" or null are not hours (false used to be taken as 0)."""
+    if value is None or isinstance(value, bool | str):
         raise ValueError("Input should be a valid integer")
     return value
 
 
 def _json_boolean(value: object) -> object:
-    """Only JSON true and false (not 0, 1 or "yes")."""
-    if value is not None and not isinstance(value, bool):
+    """Only JSON true and false (not 0, 1, "yes" or null)."""
+    if not isinstance(value, bool):
         raise ValueError("Input should be true or false")
     return value
 
 
 class AccountUpdate(BaseModel):
+    """Give the settings to change (at least one); the others stay as they are."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     # The bounds are checked by the service (one message for the API, the dashboard and the CLI)
-    # and documented here.
-    retention_hours: Annotated[int | None, BeforeValidator(_json_integer)] = Field(
-        default=None, json_schema_extra={"minimum": 0, "maximum": MAX_RETENTION_HOURS}
-    )
-    review_mode: Annotated[bool | None, BeforeValidator(_json_boolean)] = None
+    # and documented here. Omitted is None; an explicit null is refused (not nullable).
+    retention_hours: Annotated[
+        int | None,
+        BeforeValidator(_json_integer),
+        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_RETENTION_HOURS}),
+    ] = None
+    review_mode: Annotated[
+        bool | None,
+        BeforeValidator(_json_boolean),
+        WithJsonSchema({"type": "boolean", "description": "Hold new uploads for review by default"}),
+    ] = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> AccountUpdate:
+        if self.retention_hours is None and self.review_mode is None:
+            raise ValueError("Give retention_hours or review_mode")
+        return self

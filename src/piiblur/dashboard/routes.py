@@ -11,14 +11,17 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from piiblur.api.deps import DetectionEngineDep, QueueDep, SessionDep, SettingsDep, StorageDep
+from piiblur.api.schemas import DetectionsPatch, MediaDetections
 from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.domain import MediaStatus, PiiCategory
 from piiblur.redact.probe import content_type_for
 from piiblur.services import accounts as account_service
+from piiblur.services import audit, review
 from piiblur.services import media as media_service
 from piiblur.services import webhooks as webhook_service
 from piiblur.services.dashboard_auth import SignedIn, check_password, end_session, resume, sign_up, start_session
@@ -154,8 +157,9 @@ def settings_page(request: Request, user: UserDep, settings: SettingsDep, saved:
 async def save_settings(request: Request, user: UserDep, session: SessionDep) -> Response:
     form = await checked_form(request, user.csrf_token)
     try:
-        hours = int(str(form.get("retention_hours", "0")))
-        account_service.update_account(session, user.account.id, retention_hours=hours)
+        hours = int(str(form.get("retention_hours", user.account.retention_hours)))
+        review_mode = form.get("review_mode") == "on" if "review_form" in form else None
+        account_service.update_account(session, user.account.id, retention_hours=hours, review_mode=review_mode)
     except (ValueError, ServiceError) as error:
         raise HTTPException(422, str(error)) from None
     return RedirectResponse("/dashboard/settings?saved=1", status_code=303)
@@ -291,7 +295,8 @@ def media_status(media_id: str, user: UserDep, session: SessionDep) -> dict[str,
 @router.get("/media/{media_id}", response_class=HTMLResponse)
 def media_detail(media_id: str, request: Request, user: UserDep, session: SessionDep) -> HTMLResponse:
     media = media_service.get_media(session, user.account, media_id)
-    return render(request, "media_detail.html", user, media=media, counts=media_service.object_counts(media))
+    counts = media_service.object_counts(media)
+    return render(request, "media_detail.html", user, media=media, counts=counts, categories=list(PiiCategory))
 
 
 @router.get("/media/{media_id}/file/{which}")
@@ -299,8 +304,13 @@ def media_file(
     media_id: str, which: str, user: UserDep, session: SessionDep, storage: StorageDep, download: bool = False
 ) -> StreamingResponse:
     media = media_service.get_media(session, user.account, media_id)
-    if which not in ("result", "original"):
+    if which not in ("result", "original", "preview"):
         raise HTTPException(404, "Not found")
+    if which == "preview":
+        key = media_service.preview_key(media)
+        return StreamingResponse(
+            storage.iter_chunks(key), media_type="image/jpeg" if key.endswith(".jpg") else "video/mp4"
+        )
     key = media_service.result_key(media) if which == "result" else media_service.original_key(media)
     headers = {}
     if download:
@@ -311,6 +321,46 @@ def media_file(
 
 def _ascii(name: str) -> str:
     return name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+
+
+@router.get("/media/{media_id}/detections")
+def media_detections(media_id: str, user: UserDep, session: SessionDep) -> dict[str, Any]:
+    """The editor's data: the API's detections shape."""
+    media = media_service.get_media(session, user.account, media_id)
+    return MediaDetections.of(media).model_dump(exclude_none=True)
+
+
+@router.post("/media/{media_id}/detections")
+async def edit_media_detections(media_id: str, request: Request, user: UserDep, session: SessionDep) -> dict[str, Any]:
+    """The editor's changes, as the API's ``PATCH .../detections`` body (CSRF header)."""
+    await checked_form(request, user.csrf_token, FormData())
+    try:
+        body = DetectionsPatch.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise HTTPException(422, str(error.errors()[0]["msg"])) from None
+    media = media_service.get_media(session, user.account, media_id)
+    operations = [op.as_operation() for op in body.operations]
+    await run_in_threadpool(review.apply_operations, session, media, operations, user.actor)
+    return {"media_id": media.id, "detections": len(media.detections or [])}
+
+
+@router.post("/media/{media_id}/render")
+async def render_media(
+    media_id: str, request: Request, user: UserDep, session: SessionDep, queue: QueueDep
+) -> dict[str, Any]:
+    """Approve: render the (edited) detections."""
+    await checked_form(request, user.csrf_token, FormData())
+    media = media_service.get_media(session, user.account, media_id)
+    await run_in_threadpool(review.request_render, session, media, user.actor)
+    queue.notify(media.id, media.media_type)
+    return {"media_id": media.id, "status": media.status}
+
+
+@router.get("/media/{media_id}/audit", response_class=HTMLResponse)
+async def media_audit(media_id: str, user: UserDep, session: SessionDep, storage: StorageDep) -> HTMLResponse:
+    media = media_service.get_media(session, user.account, media_id)
+    record = audit.as_json(media, audit.entries(session, media))
+    return HTMLResponse(await run_in_threadpool(audit.report, storage, media, record))
 
 
 @router.post("/media/{media_id}/delete")

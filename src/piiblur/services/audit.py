@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from piiblur.db.models import AuditEntry, Media
-from piiblur.domain import MediaType
+from piiblur.domain import MediaStatus, MediaType
+from piiblur.storage import Storage
 
 DETECTOR = "detector"
 SYSTEM = "system"
@@ -119,6 +120,15 @@ def _crop(picture: Image.Image, item: dict[str, Any]) -> Thumbnail:
     buffer = io.BytesIO()
     crop.save(buffer, format="PNG")
     return Thumbnail(str(item["category"]), str(item.get("source", "detector")), buffer.getvalue())
+
+
+def report(storage: Storage, media: Media, record_json: dict[str, Any]) -> str:
+    """The HTML report, with thumbnails once a redacted output exists."""
+    shown: list[Thumbnail] = []
+    if media.result_key is not None and media.status == MediaStatus.COMPLETED.value:
+        with storage.local_copy(media.result_key) as redacted:
+            shown = thumbnails(redacted, media)
+    return report_html(record_json, shown)
 
 
 def report_html(record_json: dict[str, Any], shown: list[Thumbnail]) -> str:

@@ -22,11 +22,10 @@ from piiblur.api.schemas import (
 from piiblur.db.models import Media
 from piiblur.services import audit, review
 from piiblur.services import media as media_service
-from piiblur.storage import Storage
 
 router = APIRouter(prefix="/media", responses=error_responses(401, 404, 422, 429, 503))
 
-CONFLICT = error_responses(409)
+CONFLICT = error_responses(400, 409)
 
 
 def _saved(media: Media) -> EditSaved:
@@ -111,13 +110,5 @@ async def audit_record(
     record = audit.as_json(media, audit.entries(session, media))
     if format == "json":
         return AuditRecord.model_validate(record)
-    html = await run_in_threadpool(_report, storage, media, record)
+    html = await run_in_threadpool(audit.report, storage, media, record)
     return HTMLResponse(html)
-
-
-def _report(storage: Storage, media: Media, record: dict[str, object]) -> str:
-    shown: list[audit.Thumbnail] = []
-    if media.result_key is not None and media.status == "completed":
-        with storage.local_copy(media.result_key) as redacted:
-            shown = audit.thumbnails(redacted, media)
-    return audit.report_html(record, shown)

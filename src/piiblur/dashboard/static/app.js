@@ -13,7 +13,7 @@ if (form) {
   const input = document.getElementById("file");
   const status = document.getElementById("upload-status");
   const list = document.querySelector("#media-list tbody");
-  const FINAL = ["completed", "failed", "quota_exceeded"];
+  const FINAL = ["completed", "failed", "quota_exceeded", "awaiting_review"];
   const describe = (body) => `${body.status}${body.status === "processing" ? ` ${body.progress} %` : ""}`;
 
   // The new item's row, at the top of the list (the "Nothing yet" row goes), updated in place:
