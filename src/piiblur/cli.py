@@ -411,7 +411,10 @@ def keys_revoke(
 def webhooks_add(
     account: AccountOption,
     url: Annotated[str, typer.Option(help="https:// URL that receives events")],
-    events: Annotated[str | None, typer.Option(help="Comma-separated events (default: all)")] = None,
+    events: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated events (default: media.processed, media.failed, media.source_deleted)"),
+    ] = None,
     data_dir: DataDirOption = None,
     as_json: JsonFlag = False,
 ) -> None:

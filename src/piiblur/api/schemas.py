@@ -25,9 +25,15 @@ class MediaCreated(BaseModel):
     status: str
 
 
+STATUS_DESCRIPTION = (
+    "queued, processing, completed, failed, quota_exceeded (the contract's), or awaiting_review "
+    "(ours: detected and held for review until POST /media/{id}/render)"
+)
+
+
 class MediaSummary(BaseModel):
     media_id: str
-    status: str
+    status: str = Field(description=STATUS_DESCRIPTION)
     original_filename: str
     media_type: str
     created_at: str | None

@@ -26,7 +26,10 @@ if (editor) {
 
   const size = () => isVideo ? [picture.videoWidth, picture.videoHeight] : [picture.naturalWidth, picture.naturalHeight];
   const fps = () => (isVideo && picture.duration ? frames / picture.duration : 1);
-  const currentFrame = () => (isVideo ? Math.min(frames - 1, Math.floor(picture.currentTime * fps())) : 0);
+  // The frame shown: set by the scrubber (a stream without range requests cannot always seek, so
+  // the boxes follow the scrubber, and the video follows where it can); playing moves it on.
+  let frameShown = 0;
+  const currentFrame = () => (isVideo ? frameShown : 0);
 
   const visible = () => {
     const frame = currentFrame();
@@ -175,12 +178,16 @@ if (editor) {
     }
   };
   const seek = (frame) => {
-    picture.currentTime = (Math.max(0, Math.min(frames - 1, frame)) + 0.5) / fps();
+    frameShown = Math.max(0, Math.min(frames - 1, frame));
+    if (picture.duration) picture.currentTime = (frameShown + 0.5) / fps();
+    draw();
   };
   if (isVideo) {
     const scrub = document.getElementById("scrub");
     scrub.addEventListener("input", () => seek(Number(scrub.value)));
-    picture.addEventListener("seeked", draw);
+    picture.addEventListener("timeupdate", () => {
+      if (!picture.paused) { frameShown = Math.min(frames - 1, Math.floor(picture.currentTime * fps())); draw(); }
+    });
     picture.addEventListener("loadedmetadata", draw);
   } else {
     picture.addEventListener("load", draw);
