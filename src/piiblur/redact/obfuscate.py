@@ -49,12 +49,6 @@ class FixedRegions:
         box = detection.box
         return not any(region.intersection_area(box) >= box.area * 0.999 for region in self.never_hide)
 
-    def scaled(self, factor: float) -> FixedRegions:
-        def scale(boxes: tuple[Box, ...]) -> tuple[Box, ...]:
-            return tuple(Box(b.x * factor, b.y * factor, b.w * factor, b.h * factor) for b in boxes)
-
-        return FixedRegions(scale(self.always_hide), scale(self.never_hide))
-
 
 NO_FIXED_REGIONS = FixedRegions()
 

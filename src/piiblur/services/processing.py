@@ -303,7 +303,7 @@ def _run_pipeline(ctx: ServiceContext, engine: DetectionEngine, media: Media, cl
                 found = [d.as_dict() | {"detector": d.detector} for d in image.detections]
             else:
                 progress = _ProgressWriter(ctx, claimed)
-                codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
+                codecs = video_codecs(ctx.settings)
                 video = redact_video(
                     source,
                     target,
@@ -353,7 +353,7 @@ def _store_preview(ctx: ServiceContext, media: Media, source: Path, tmp: Path, c
         if is_image:
             render_image_preview(source, target, review.image_detections(media), obfuscation, fixed)
         else:
-            codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
+            codecs = video_codecs(ctx.settings)
             render_video(source, target, media.file_format, review.timeline_of(media), obfuscation, fixed, codecs, True)
         key = f"previews/{media.account_id}/{media.id}-{claimed.attempt}.{target.suffix[1:]}"
         ctx.storage.save_file(key, target)
@@ -374,12 +374,17 @@ def _render(ctx: ServiceContext, media: Media, claimed: Claim) -> Outcome:
             if kind == MediaType.IMAGE.value:
                 render_image(source, target, review.image_detections(media), obfuscation, fixed)
             else:
-                codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
+                codecs = video_codecs(ctx.settings)
                 render_video(source, target, media.file_format, review.timeline_of(media), obfuscation, fixed, codecs)
         key = f"results/{media.account_id}/{media.id}-v{media.renders + 1}-{claimed.attempt}.{extension}"
         with timed(kind, "store"):
             ctx.storage.save_file(key, target)
     return Outcome(key, list(media.detections or []), media.video_plan, rendered=True, job=RENDER_JOB)
+
+
+def video_codecs(settings: Settings) -> VideoCodecs:
+    """The FFmpeg codecs the settings choose (software unless a GPU's are configured)."""
+    return VideoCodecs(settings.video_hwaccel, settings.video_h264_encoder)
 
 
 class _Clock:

@@ -25,7 +25,7 @@ from piiblur.detect import DetectionEngine
 from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.logs import log_context
 from piiblur.redact.segments import Segment, SegmentDetections, join_segments, merge_detections, plan_segments
-from piiblur.redact.video import VideoCodecs, redact_video
+from piiblur.redact.video import redact_video
 from piiblur.services import review
 from piiblur.services.context import ServiceContext
 from piiblur.services.processing import (
@@ -38,6 +38,7 @@ from piiblur.services.processing import (
     media_heartbeat,
     result_key_for,
     timed,
+    video_codecs,
 )
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def _redact_part(
     ):
         target = Path(tmp) / f"part.{original_key.rsplit('.', 1)[-1]}"
         with timed(MediaType.VIDEO.value, "redact segment"):
-            codecs = VideoCodecs(ctx.settings.video_hwaccel, ctx.settings.video_h264_encoder)
+            codecs = video_codecs(ctx.settings)
             result = redact_video(
                 source,
                 target,
