@@ -29,6 +29,22 @@ def assert_rate_headers(response: httpx.Response) -> None:
         assert response.headers[header].isdigit(), (header, response.headers)
 
 
+def assert_byte_ranges_served(client: Client, url: str, whole: bytes) -> None:
+    """Players seek and downloads resume with ``Range``: 206 with the bytes asked for, 416 past the end."""
+    size = len(whole)
+    assert client.http.get(url).headers["accept-ranges"] == "bytes"
+    for header, expected, first in (("bytes=0-99", whole[:100], 0), ("bytes=-50", whole[-50:], size - 50)):
+        part = client.http.get(url, headers={"Range": header})
+        assert part.status_code == 206 and part.content == expected, header
+        assert part.headers["content-range"] == f"bytes {first}-{first + len(expected) - 1}/{size}"
+    tail = client.http.get(url, headers={"Range": f"bytes={size - 10}-{size + 500}"})
+    assert tail.status_code == 206 and tail.content == whole[-10:]
+    past = client.http.get(url, headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}" and "error" in past.json()
+    several = client.http.get(url, headers={"Range": "bytes=0-1,5-9"})
+    assert several.status_code == 200 and several.content == whole, "several ranges: the whole file"
+
+
 def test_healthz(server: Server) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
 
@@ -61,6 +77,7 @@ def test_photo_is_redacted_end_to_end(client: Client, server: Server) -> None:
     assert result.format == "JPEG" and result.size == (512, 512)
     assert not result.getexif(), "EXIF must be stripped"
     assert b"SERIAL-123456" not in download.content and b"Jane Doe" not in download.content
+    assert_byte_ranges_served(client, str(body["download_url"]), download.content)
 
     assert body["detection_counts"] == {"heads": 1}
     audit = client.http.get(f"/api/v1/media/{media_id}/detections").json()

@@ -39,6 +39,10 @@ def test_blobs_round_trip_and_delete(storage: Storage, tmp_path: Path) -> None:
     assert storage.save("originals/a/1.jpg", io.BytesIO(payload)) == len(payload)
     assert storage.exists("originals/a/1.jpg")
     assert b"".join(storage.iter_chunks("originals/a/1.jpg")) == payload
+    assert storage.size("originals/a/1.jpg") == len(payload)
+    start, end = 1024 * 1024 - 3, 2 * 1024 * 1024 + 5  # across chunk boundaries
+    assert b"".join(storage.iter_chunks("originals/a/1.jpg", start, end)) == payload[start : end + 1]
+    assert b"".join(storage.iter_chunks("originals/a/1.jpg", len(payload) - 7)) == payload[-7:]
     with storage.local_copy("originals/a/1.jpg") as path:
         assert path.read_bytes() == payload
     storage.check()
@@ -47,6 +51,8 @@ def test_blobs_round_trip_and_delete(storage: Storage, tmp_path: Path) -> None:
     assert not storage.exists("originals/a/1.jpg")
     with pytest.raises(StorageError):
         storage.iter_chunks("originals/a/1.jpg")
+    with pytest.raises(StorageError):
+        storage.size("originals/a/1.jpg")
     with pytest.raises(StorageError):
         storage.save("../escape.jpg", io.BytesIO(b"x"))
 

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from piiblur.api.deps import DetectionEngineDep, QueueDep, SessionDep, SettingsDep, StorageDep
+from piiblur.api.files import download_response, file_response
 from piiblur.api.schemas import DetectionsPatch, MediaDetections
 from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.domain import MediaStatus, PiiCategory
@@ -301,26 +302,28 @@ def media_detail(media_id: str, request: Request, user: UserDep, session: Sessio
 
 @router.get("/media/{media_id}/file/{which}")
 def media_file(
-    media_id: str, which: str, user: UserDep, session: SessionDep, storage: StorageDep, download: bool = False
-) -> StreamingResponse:
+    media_id: str,
+    which: str,
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    storage: StorageDep,
+    download: bool = False,
+) -> Response:
+    """The original, the result or the review preview, with byte ranges so the editor's video
+    player can seek."""
     media = media_service.get_media(session, user.account, media_id)
     if which not in ("result", "original", "preview"):
         raise HTTPException(404, "Not found")
     if which == "preview":
         key = media_service.preview_key(media)
-        return StreamingResponse(
-            storage.iter_chunks(key), media_type="image/jpeg" if key.endswith(".jpg") else "video/mp4"
-        )
+        return file_response(request, storage, key, "image/jpeg" if key.endswith(".jpg") else "video/mp4")
     key = media_service.result_key(media) if which == "result" else media_service.original_key(media)
-    headers = {}
+    content_type = content_type_for(media.file_format)
     if download:
         name = media_service.download_name(media, "_redacted" if which == "result" else "")
-        headers["Content-Disposition"] = f'attachment; filename="{_ascii(name)}"'
-    return StreamingResponse(storage.iter_chunks(key), media_type=content_type_for(media.file_format), headers=headers)
-
-
-def _ascii(name: str) -> str:
-    return name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+        return download_response(request, storage, key, content_type, name)
+    return file_response(request, storage, key, content_type)
 
 
 @router.get("/media/{media_id}/detections")

@@ -23,8 +23,13 @@ class Storage(Protocol):
         """Store a local file under ``key``."""
         ...
 
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
-        """Stream a blob out, for HTTP responses."""
+    def iter_chunks(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stream a blob out, for HTTP responses: bytes ``start`` to ``end`` inclusive (all of it
+        by default), so players can seek in a video with ``Range`` requests."""
+        ...
+
+    def size(self, key: str) -> int:
+        """The blob's length in bytes (raises ``StorageError`` when it is missing)."""
         ...
 
     def local_copy(self, key: str) -> AbstractContextManager[Path]:

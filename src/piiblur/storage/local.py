@@ -43,11 +43,17 @@ class LocalStorage:
         with path.open("rb") as source:
             return self.save(key, source)
 
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
+    def iter_chunks(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         path = self._path(key)
         if not path.is_file():  # checked now, before a response has started, not on first read
             raise StorageError(f"no blob {key!r}")
-        return _read_chunks(path)
+        return _read_chunks(path, start, end)
+
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise StorageError(f"no blob {key!r}")
+        return path.stat().st_size
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
@@ -71,7 +77,14 @@ class LocalStorage:
             raise StorageError(f"storage folder {self.root} is not writable")
 
 
-def _read_chunks(path: Path) -> Iterator[bytes]:
+def _read_chunks(path: Path, start: int, end: int | None) -> Iterator[bytes]:
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
+        handle.seek(start)
+        left = None if end is None else end - start + 1
+        while left is None or left > 0:
+            chunk = handle.read(CHUNK_SIZE if left is None else min(CHUNK_SIZE, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
             yield chunk

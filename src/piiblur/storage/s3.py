@@ -66,12 +66,22 @@ class S3Storage:
         with path.open("rb") as source:
             return self.save(key, source)
 
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
+    def iter_chunks(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        request: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if start or end is not None:
+            request["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:  # opened now, so a missing blob is known before a response has started
-            body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            body = self._client.get_object(**request)["Body"]
         except ClientError as error:
             raise StorageError(f"no blob {key!r}: {error}") from error
         return _stream_body(body)
+
+    def size(self, key: str) -> int:
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            raise StorageError(f"no blob {key!r}: {error}") from error
+        return int(head["ContentLength"])
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:

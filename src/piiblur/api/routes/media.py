@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from piiblur.api.deps import (
@@ -19,7 +17,16 @@ from piiblur.api.deps import (
     SettingsDep,
     StorageDep,
 )
-from piiblur.api.schemas import MediaCreated, MediaDetail, MediaDetections, MediaList, MediaSummary, error_responses
+from piiblur.api.files import attachment, download_response
+from piiblur.api.schemas import (
+    ErrorBody,
+    MediaCreated,
+    MediaDetail,
+    MediaDetections,
+    MediaList,
+    MediaSummary,
+    error_responses,
+)
 from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media
@@ -182,29 +189,41 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
             for file_format in ("jpeg", "png", "webp", "mp4", "mov", "webm")
         },
     },
+    206: {"description": "The byte range asked for with a `Range` header (`Content-Range` says which)"},
     307: {"description": "A short-lived presigned link to the file (S3 storage, presigned downloads on)"},
+    416: {"description": "The `Range` starts past the end of the file", "model": ErrorBody},
 }
 
 
 @router.get("/{media_id}/download", response_class=Response, responses=FILE_RESPONSES)
 def download(
-    media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep, settings: SettingsDep
+    media_id: str,
+    request: Request,
+    account: CurrentAccount,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
 ) -> Response:
     media = media_service.get_media(session, account, media_id)
     key = media_service.result_key(media)
-    return deliver(storage, settings, key, media, media_service.download_name(media, "_redacted"))
+    return deliver(request, storage, settings, key, media, media_service.download_name(media, "_redacted"))
 
 
 @router.get("/{media_id}/original", response_class=Response, responses=FILE_RESPONSES)
 def original(
-    media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep, settings: SettingsDep
+    media_id: str,
+    request: Request,
+    account: CurrentAccount,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
 ) -> Response:
     media = media_service.get_media(session, account, media_id)
     key = media_service.original_key(media)
-    return deliver(storage, settings, key, media, media_service.download_name(media))
+    return deliver(request, storage, settings, key, media, media_service.download_name(media))
 
 
-def deliver(storage: Storage, settings: Settings, key: str, media: Media, filename: str) -> Response:
+def deliver(request: Request, storage: Storage, settings: Settings, key: str, media: Media, filename: str) -> Response:
     """Stream the file through this process, or (S3, when configured) send the client to a
     short-lived presigned link, so large downloads never pass through the API."""
     if settings.s3_presigned_downloads:
@@ -212,25 +231,10 @@ def deliver(storage: Storage, settings: Settings, key: str, media: Media, filena
         link = storage.presigned_url(key, settings.s3_presign_seconds, attachment(filename), content_type)
         if link is not None:
             return RedirectResponse(link, status_code=307)
-    return _stream(storage.iter_chunks(key), content_type_for(media.file_format), filename)
+    return download_response(request, storage, key, content_type_for(media.file_format), filename)
 
 
 @router.delete("/{media_id}", status_code=204)
 def delete(media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep) -> Response:
     media_service.delete_media(session, storage, account, media_id)
     return Response(status_code=204)
-
-
-def attachment(filename: str) -> str:
-    """A Content-Disposition that every client reads: an ASCII fallback and the UTF-8 name."""
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-
-
-def _stream(chunks: Iterator[bytes], content_type: str, filename: str) -> StreamingResponse:
-    headers = {"Content-Disposition": attachment(filename)}
-    return StreamingResponse(chunks, media_type=content_type, headers=headers)
-
-
-def stream_file(storage: Storage, key: str, content_type: str, filename: str) -> StreamingResponse:
-    return _stream(storage.iter_chunks(key), content_type, filename)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from piiblur.api.deps import ActorDep, CurrentAccount, QueueDep, SessionDep, StorageDep
-from piiblur.api.routes.media import stream_file
+from piiblur.api.files import download_response
 from piiblur.api.schemas import (
     AuditRecord,
     DetectionsPatch,
@@ -83,13 +83,15 @@ PREVIEW_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 @router.get("/{media_id}/preview", response_class=Response, responses=PREVIEW_RESPONSES)
-def preview(media_id: str, account: CurrentAccount, session: SessionDep, storage: StorageDep) -> Response:
+def preview(
+    media_id: str, request: Request, account: CurrentAccount, session: SessionDep, storage: StorageDep
+) -> Response:
     """The low-resolution redacted preview of an item held for review."""
     media = media_service.get_media(session, account, media_id)
     key = media_service.preview_key(media)
     is_jpeg = key.endswith(".jpg")
     name = media_service.download_name(media, "_preview").rsplit(".", 1)[0] + (".jpg" if is_jpeg else ".mp4")
-    return stream_file(storage, key, "image/jpeg" if is_jpeg else "video/mp4", name)
+    return download_response(request, storage, key, "image/jpeg" if is_jpeg else "video/mp4", name)
 
 
 @router.get(

@@ -26,8 +26,8 @@ if (editor) {
 
   const size = () => isVideo ? [picture.videoWidth, picture.videoHeight] : [picture.naturalWidth, picture.naturalHeight];
   const fps = () => (isVideo && picture.duration ? frames / picture.duration : 1);
-  // The frame shown: set by the scrubber (a stream without range requests cannot always seek, so
-  // the boxes follow the scrubber, and the video follows where it can); playing moves it on.
+  // The frame shown: set by the scrubber, which seeks the player (the file is served with byte
+  // ranges); playing moves it on.
   let frameShown = 0;
   const currentFrame = () => (isVideo ? frameShown : 0);
 
