@@ -173,6 +173,22 @@ def test_detect_and_redact_offline(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "Unknown PII category 'faces'" in bad.stderr
 
 
+def test_redact_hides_and_keeps_fixed_regions(tmp_path: Path) -> None:
+    """The API's always_hide / never_hide from the shell: the face region kept as it was, the
+    flag's corner hidden though nothing was found there, the rest untouched."""
+    original = astronaut()
+    photo, out = tmp_path / "astronaut.png", tmp_path / "out.png"
+    Image.fromarray(original).save(photo)
+    regions = ("--never-hide", "150,30,160,180", "--always-hide", "0,0,100,100")
+    piiblur(tmp_path, "redact", str(photo), str(out), "-c", "heads", *regions, "--json")
+    change = np.abs(np.asarray(Image.open(out)).astype(int) - original.astype(int)).mean(axis=2)
+    assert change[30:210, 150:310].max() == 0, "the never-hide region is exactly as it was"
+    assert change[:100, :100].mean() > 10, "the always-hide region is hidden"
+    assert change[400:, 400:].max() == 0, "nothing else is touched"
+    bad = piiblur(tmp_path, "redact", str(photo), str(out), "-c", "heads", "--never-hide", "1,2,3", check=False)
+    assert bad.returncode == 1 and "--never-hide '1,2,3': give X,Y,WIDTH,HEIGHT" in bad.stderr
+
+
 def test_redact_and_detect_a_folder(tmp_path: Path) -> None:
     source = tmp_path / "in"
     (source / "sub").mkdir(parents=True)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +25,9 @@ if TYPE_CHECKING:
 
     from piiblur.db.models import Account
     from piiblur.detect import DetectionEngine
+    from piiblur.detect.base import Box
     from piiblur.profiling import StageClock
+    from piiblur.redact.obfuscate import FixedRegions
     from piiblur.services.context import ServiceContext
 
 # The database, the services and the models are imported by the commands that use them, not here:
@@ -505,12 +509,29 @@ def webhooks_test(
     _emit(as_json, payload, f"{delivery.id}: {status} ({payload['status_code'] or payload['error']})")
 
 
+RegionsOption = Annotated[
+    list[str] | None,
+    typer.Option(metavar="X,Y,WIDTH,HEIGHT", help="A region in pixels of the upright picture (repeat for more)"),
+]
+
+
+@dataclass(frozen=True)
+class _RedactRequest:
+    """What every file of one ``piiblur redact`` gets: the API's form fields, from the shell."""
+
+    categories: list[PiiCategory]
+    obfuscation: ObfuscationType
+    fixed: FixedRegions
+
+
 @app.command()
 def redact(
     source: Annotated[Path, typer.Argument(exists=True, help="Image or video to redact, or a folder of them")],
     target: Annotated[Path, typer.Argument(help="Where to write the redacted file (a folder when SOURCE is one)")],
     categories: CategoriesOption,
     obfuscation: Annotated[ObfuscationType, typer.Option(help="blur or pixelation")] = ObfuscationType.BLUR,
+    always_hide: RegionsOption = None,
+    never_hide: RegionsOption = None,
     as_json: JsonFlag = False,
     profile: Annotated[
         bool,
@@ -521,16 +542,42 @@ def redact(
 
     A folder is redacted into TARGET with the same relative paths; models load once for all its
     files. Files that are not images or videos are skipped; one that cannot be read is reported and
-    the rest go on (exit code 1 at the end). With --json, one JSON object per file."""
-    from piiblur.profiling import StageClock
+    the rest go on (exit code 1 at the end). With --json, one JSON object per file.
 
+    --always-hide regions are hidden on every picture and frame whatever was found (a fixed
+    window); --never-hide regions are kept as they are (a dash-cam's timestamp overlay), as the
+    API's always_hide and never_hide fields."""
+    from piiblur.profiling import StageClock
+    from piiblur.redact.obfuscate import FixedRegions
+
+    fixed = FixedRegions(
+        _regions("--always-hide", always_hide or [], as_json), _regions("--never-hide", never_hide or [], as_json)
+    )
+    request = _RedactRequest(_categories(categories), obfuscation, fixed)
     clock = StageClock()
     with clock.active() if profile else contextlib.nullcontext():
         try:
-            _redact(source, target, _categories(categories), obfuscation, as_json)
+            _redact(source, target, request, as_json)
         finally:
             if profile:
                 _report_stages(clock, as_json)
+
+
+def _regions(flag: str, values: list[str], as_json: bool) -> tuple[Box, ...]:
+    """``X,Y,WIDTH,HEIGHT`` strings as boxes; anything else is a usage error naming the flag."""
+    from piiblur.detect.base import Box
+
+    boxes = []
+    for value in values:
+        try:
+            numbers = [float(part) for part in value.split(",")]
+        except ValueError:
+            numbers = []
+        if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers) or numbers[2] <= 0 or numbers[3] <= 0:
+            message = f"{flag} {value!r}: give X,Y,WIDTH,HEIGHT in pixels (four numbers, width and height > 0)"
+            raise _fail(message, as_json)
+        boxes.append(Box(*numbers))
+    return tuple(boxes)
 
 
 def _report_stages(clock: StageClock, as_json: bool) -> None:
@@ -543,14 +590,14 @@ def _report_stages(clock: StageClock, as_json: bool) -> None:
         typer.echo(f"{seconds:9.3f} s {calls:7d}x  {name}", err=True)
 
 
-def _redact(source: Path, target: Path, wanted: list[PiiCategory], obfuscation: ObfuscationType, as_json: bool) -> None:
+def _redact(source: Path, target: Path, request: _RedactRequest, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
     if target.resolve() == source.resolve():
         raise _fail("the target is the source: redacted files never replace the originals", as_json)
     if source.is_dir():
-        _redact_folder(source, target, wanted, obfuscation, as_json)
+        _redact_folder(source, target, request, as_json)
         return
     if _is_video(source):  # photos never load FFmpeg
         _check_codecs(get_settings(), as_json)
@@ -560,19 +607,14 @@ def _redact(source: Path, target: Path, wanted: list[PiiCategory], obfuscation: 
     # The bar goes to stderr, so `--json` output on stdout stays one clean object.
     with Progress(console=Console(stderr=True), transient=as_json) as progress:
         try:
-            payload = _redact_file(source, target, wanted, obfuscation, engine, progress)
+            payload = _redact_file(source, target, request, engine, progress)
         except ValueError as error:  # not media, or media that cannot be read
             raise _fail(str(error), as_json) from None
     _emit(as_json, payload, _redacted_line(payload))
 
 
 def _redact_file(
-    source: Path,
-    target: Path,
-    wanted: list[PiiCategory],
-    obfuscation: ObfuscationType,
-    engine: DetectionEngine,
-    progress: Progress,
+    source: Path, target: Path, request: _RedactRequest, engine: DetectionEngine, progress: Progress
 ) -> dict[str, Any]:
     """Redact one image or video with the process's engine; what was hidden, counted per category
     (a video's counts are distinct tracked objects). Raises ``UnsupportedMediaError``."""
@@ -585,7 +627,9 @@ def _redact_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     looks: dict[str, int] = {}
     if info.media_type is MediaType.IMAGE:
-        detections = redact_image(source, target, wanted, obfuscation, engine).detections
+        detections = redact_image(
+            source, target, request.categories, request.obfuscation, engine, request.fixed
+        ).detections
         counts = dict(Counter(d.category.value for d in detections))
     else:
         task = progress.add_task(f"redacting {source.name}", total=100)
@@ -599,12 +643,13 @@ def _redact_file(
             source,
             target,
             info.file_format,
-            wanted,
-            obfuscation,
+            request.categories,
+            request.obfuscation,
             engine,
             advance,
             codecs=codecs,
             partial_looks=settings.video_partial_looks,
+            fixed=request.fixed,
         )
         progress.update(task, completed=100)
         counts = {category.value: n for category, n in video.object_counts().items()}
@@ -665,9 +710,7 @@ def _is_video(path: Path) -> bool:
     return _sniffed(path) not in IMAGE_FORMATS.values()
 
 
-def _redact_folder(
-    source: Path, target: Path, wanted: list[PiiCategory], obfuscation: ObfuscationType, as_json: bool
-) -> None:
+def _redact_folder(source: Path, target: Path, request: _RedactRequest, as_json: bool) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
@@ -686,9 +729,7 @@ def _redact_folder(
         for path in files:
             relative = path.relative_to(source)
             try:
-                payload = {"file": str(path)} | _redact_file(
-                    path, target / relative, wanted, obfuscation, engine, progress
-                )
+                payload = {"file": str(path)} | _redact_file(path, target / relative, request, engine, progress)
                 line = _redacted_line(payload)
             except UnsupportedMediaError as error:
                 failed += 1
