@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from piiblur import metrics
 from piiblur.api.ratelimit import RateLimiter
+from piiblur.api.uploads import Intake
 from piiblur.config import Settings
 from piiblur.db.models import Account
 from piiblur.db.session import DATABASE_UNAVAILABLE
@@ -85,6 +86,15 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 SessionDep = Annotated[Session, Depends(get_session)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 DetectionEngineDep = Annotated[DetectionEngine, Depends(get_detection_engine)]
+
+
+def get_intake(
+    session: SessionDep, storage: StorageDep, settings: SettingsDep, queue: QueueDep, engine: DetectionEngineDep
+) -> Intake:
+    return Intake(session, storage, settings, queue, engine.supported_categories)
+
+
+IntakeDep = Annotated[Intake, Depends(get_intake)]
 
 
 # Declares the Bearer scheme in the OpenAPI document (clients and fuzzers learn how to

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +18,7 @@ from piiblur.api.slow_clients import RequestBodyTooSlowError
 from piiblur.config import Settings
 from piiblur.db.models import Account, Media
 from piiblur.domain import MAX_CATEGORY_ENTRIES, MediaMode, ObfuscationType, PiiCategory, parse_categories
+from piiblur.jobs import JobQueue
 from piiblur.services import media as media_service
 from piiblur.services.errors import InvalidInputError, PayloadTooLargeError
 from piiblur.storage import Storage
@@ -29,6 +31,32 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # Fields the parser accepts before it stops reading: far more than a real form has (file, up to
 # MAX_CATEGORY_ENTRIES categories, obfuscation_type, a CSRF token), few enough to bound the work.
 MAX_FORM_FIELDS = 4 * MAX_CATEGORY_ENTRIES
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Everything an upload route needs to turn a form into queued media (the API's two upload
+    routes and the dashboard's upload box), as one dependency."""
+
+    session: Session
+    storage: Storage
+    settings: Settings
+    queue: JobQueue
+    supported: Collection[PiiCategory]
+
+    async def read_form(self, request: Request) -> FormData:
+        return await read_upload_form(request, self.settings)
+
+    async def submit(self, form: FormData, account: Account, actor: str, mode: MediaMode = MediaMode.REDACT) -> Media:
+        """Store the upload, queue it and wake a worker; the form's spooled file is closed either way."""
+        try:
+            media = await submit_form(
+                form, account, self.session, self.storage, self.settings, self.supported, actor, mode
+            )
+        finally:
+            await form.close()
+        self.queue.notify(media.id, media.media_type)
+        return media
 
 
 async def read_upload_form(request: Request, settings: Settings) -> FormData:

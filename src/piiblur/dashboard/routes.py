@@ -15,10 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from piiblur.api.deps import DetectionEngineDep, QueueDep, SessionDep, SettingsDep, StorageDep
+from piiblur.api.deps import IntakeDep, QueueDep, SessionDep, SettingsDep, StorageDep
 from piiblur.api.files import download_response, file_response
 from piiblur.api.schemas import DetectionsPatch, MediaDetections
-from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.domain import MediaStatus, PiiCategory
 from piiblur.redact.probe import content_type_for
 from piiblur.services import accounts as account_service
@@ -267,23 +266,9 @@ def media_page(
 
 
 @router.post("/media/upload")
-async def upload(
-    request: Request,
-    user: UserDep,
-    session: SessionDep,
-    storage: StorageDep,
-    settings: SettingsDep,
-    queue: QueueDep,
-    detection: DetectionEngineDep,
-) -> JSONResponse:
-    form = await checked_form(request, user.csrf_token, await read_upload_form(request, settings))
-    try:
-        media = await submit_form(
-            form, user.account, session, storage, settings, detection.supported_categories, user.actor
-        )
-    finally:
-        await form.close()
-    queue.notify(media.id, media.media_type)
+async def upload(request: Request, user: UserDep, intake: IntakeDep) -> JSONResponse:
+    form = await checked_form(request, user.csrf_token, await intake.read_form(request))
+    media = await intake.submit(form, user.account, user.actor)
     return JSONResponse({"media_id": media.id, "status": media.status}, status_code=201)
 
 

@@ -30,15 +30,28 @@ PREVIEW_SIDE = 960  # the preview's longer side in pixels: enough to judge a box
 PREVIEW_JPEG_QUALITY = 80
 
 
-def render_image(
+# What a render hides: a photo's detections, or a video's timeline (what each frame hides).
+Hidden = Sequence[Detection] | Timeline
+
+
+def render(
     source: Path,
     target: Path,
-    detections: Sequence[Detection],
+    file_format: str,
+    hidden: Hidden,
     obfuscation: ObfuscationType,
     fixed: FixedRegions = NO_FIXED_REGIONS,
+    codecs: VideoCodecs = SOFTWARE,
+    preview: bool = False,
 ) -> None:
-    """The redacted image, in the input's own format and quality (as ``redact_image`` writes it)."""
-    write_redacted_image(source, target, detections, obfuscation, fixed)
+    """The redacted file in the input's own format and quality (as the pipeline writes it), or
+    (``preview``) the review page's low-resolution copy: a JPEG or an mp4 without audio."""
+    if isinstance(hidden, Timeline):
+        render_video(source, target, file_format, hidden, obfuscation, fixed, codecs, preview)
+    elif preview:
+        render_image_preview(source, target, hidden, obfuscation, fixed)
+    else:
+        write_redacted_image(source, target, hidden, obfuscation, fixed)
 
 
 def render_image_preview(

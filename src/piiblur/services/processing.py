@@ -27,7 +27,7 @@ from piiblur.detect import DetectionEngine
 from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.logs import log_context
 from piiblur.redact.image import detect_image, redact_image
-from piiblur.redact.render import render_image, render_image_preview, render_video
+from piiblur.redact.render import Hidden, render
 from piiblur.redact.video import VideoCodecs, redact_video
 from piiblur.services import audit, review, webhooks
 from piiblur.services.context import ServiceContext
@@ -332,29 +332,18 @@ def _run_pipeline(ctx: ServiceContext, engine: DetectionEngine, media: Media, cl
             return Outcome(result_key, detections, plan, rendered=True)
         if not media.review:
             return Outcome(None, detections, plan)
-        preview_media = _with(media, detections, plan)
-        preview_key = _store_preview(ctx, preview_media, source, Path(tmp), claimed)
+        hidden = review.hidden_of(media, detections, plan)  # not stored yet: the job's outcome stores them
+        preview_key = _store_preview(ctx, media, hidden, source, Path(tmp), claimed)
         return Outcome(None, detections, plan, preview_key)
 
 
-def _with(media: Media, detections: list[dict[str, object]], plan: dict[str, object] | None) -> Media:
-    """A detached copy of the row with these detections (to render from before they are stored)."""
-    copy = Media(**{c.key: getattr(media, c.key) for c in Media.__table__.columns})
-    copy.detections, copy.video_plan = detections, plan
-    return copy
-
-
-def _store_preview(ctx: ServiceContext, media: Media, source: Path, tmp: Path, claimed: Claim) -> str:
-    """Render the low-resolution preview of what the stored detections hide, and store it."""
-    is_image = media.media_type == MediaType.IMAGE.value
-    target = tmp / ("preview.jpg" if is_image else "preview.mp4")
+def _store_preview(ctx: ServiceContext, media: Media, hidden: Hidden, source: Path, tmp: Path, claimed: Claim) -> str:
+    """Render the low-resolution preview of what ``hidden`` hides, and store it."""
+    target = tmp / ("preview.jpg" if media.media_type == MediaType.IMAGE.value else "preview.mp4")
     obfuscation, fixed = ObfuscationType(media.obfuscation_type), fixed_regions_of(media)
     with timed(media.media_type, "preview"):
-        if is_image:
-            render_image_preview(source, target, review.image_detections(media), obfuscation, fixed)
-        else:
-            codecs = video_codecs(ctx.settings)
-            render_video(source, target, media.file_format, review.timeline_of(media), obfuscation, fixed, codecs, True)
+        codecs = video_codecs(ctx.settings)
+        render(source, target, media.file_format, hidden, obfuscation, fixed, codecs, preview=True)
         key = f"previews/{media.account_id}/{media.id}-{claimed.attempt}.{target.suffix[1:]}"
         ctx.storage.save_file(key, target)
     return key
@@ -371,11 +360,15 @@ def _render(ctx: ServiceContext, media: Media, claimed: Claim) -> Outcome:
             source = held.enter_context(ctx.storage.local_copy(media.original_key))
         target = Path(tmp) / f"redacted.{extension}"
         with timed(kind, "render"):
-            if kind == MediaType.IMAGE.value:
-                render_image(source, target, review.image_detections(media), obfuscation, fixed)
-            else:
-                codecs = video_codecs(ctx.settings)
-                render_video(source, target, media.file_format, review.timeline_of(media), obfuscation, fixed, codecs)
+            render(
+                source,
+                target,
+                media.file_format,
+                review.hidden_of(media),
+                obfuscation,
+                fixed,
+                video_codecs(ctx.settings),
+            )
         key = f"results/{media.account_id}/{media.id}-v{media.renders + 1}-{claimed.attempt}.{extension}"
         with timed(kind, "store"):
             ctx.storage.save_file(key, target)

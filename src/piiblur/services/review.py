@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from piiblur.db.models import Media, utcnow
-from piiblur.detect import Box, Detection
+from piiblur.detect import Box
 from piiblur.domain import MediaMode, MediaStatus, MediaType, PiiCategory
 from piiblur.redact.obfuscate import FixedRegions
+from piiblur.redact.render import Hidden
 from piiblur.redact.timeline import Span, Suppression, Timeline, TrackedBox, VideoPlan, tracked_box
 from piiblur.services import audit
 from piiblur.services.errors import ConflictError, InvalidInputError
@@ -275,14 +276,22 @@ def fixed_regions_of(media: Media) -> FixedRegions:
     )
 
 
-def image_detections(media: Media) -> list[Detection]:
-    return [tracked_box(item).detection for item in media.detections or []]
+def hidden_of(
+    media: Media, items: list[dict[str, Any]] | None = None, plan_json: dict[str, Any] | None = None
+) -> Hidden:
+    """What a render of the item hides: the stored detections (or ``items`` and ``plan_json``,
+    not stored yet), as a photo's boxes or a video's timeline."""
+    if items is None:
+        items = media.detections or []
+    if media.media_type == MediaType.IMAGE.value:
+        return [tracked_box(item).detection for item in items]
+    if plan_json is None:
+        plan_json = media.video_plan or {}
+    return _timeline(media, items, plan_json)
 
 
-def timeline_of(media: Media) -> Timeline:
+def _timeline(media: Media, items: list[dict[str, Any]], plan_json: dict[str, Any]) -> Timeline:
     """What each frame of the video hides, from the stored detections and edits."""
-    items = media.detections or []
-    plan_json = media.video_plan or {}
     keyed = [tracked_box(i) for i in items if i.get("frame_end") is None]
     plan = VideoPlan.from_json(plan_json) if "channels" in plan_json else _fallback_plan(media, keyed)
     spans = [

@@ -6,17 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
-from piiblur.api.deps import (
-    ActorDep,
-    CurrentAccount,
-    DetectionEngineDep,
-    QueueDep,
-    SessionDep,
-    SettingsDep,
-    StorageDep,
-)
+from piiblur.api.deps import ActorDep, CurrentAccount, IntakeDep, SessionDep, SettingsDep, StorageDep
 from piiblur.api.files import attachment, download_response
 from piiblur.api.schemas import (
     ErrorBody,
@@ -27,12 +18,9 @@ from piiblur.api.schemas import (
     MediaSummary,
     error_responses,
 )
-from piiblur.api.uploads import read_upload_form, submit_form
 from piiblur.config import Settings
-from piiblur.db.models import Account, Media
-from piiblur.detect import DetectionEngine
+from piiblur.db.models import Media
 from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
-from piiblur.jobs import JobQueue
 from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
 from piiblur.storage import Storage
@@ -84,19 +72,11 @@ UPLOAD_BODY = {
     responses=error_responses(400, 408, 413),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
-async def redact(
-    request: Request,
-    account: CurrentAccount,
-    session: SessionDep,
-    storage: StorageDep,
-    settings: SettingsDep,
-    queue: QueueDep,
-    detection: DetectionEngineDep,
-    actor: ActorDep,
-) -> MediaCreated:
+async def redact(request: Request, account: CurrentAccount, intake: IntakeDep, actor: ActorDep) -> MediaCreated:
     """Multipart upload: ``file``, ``pii_categories[]`` (or ``pii_categories``), ``obfuscation_type``;
     ours: ``review``, ``always_hide``, ``never_hide``."""
-    return await _submit(request, account, session, storage, settings, queue, detection, actor, MediaMode.REDACT)
+    media = await intake.submit(await intake.read_form(request), account, actor, MediaMode.REDACT)
+    return MediaCreated(media_id=media.id, status=media.status)
 
 
 @router.post(
@@ -106,41 +86,11 @@ async def redact(
     responses=error_responses(400, 408, 413),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
-async def detect(
-    request: Request,
-    account: CurrentAccount,
-    session: SessionDep,
-    storage: StorageDep,
-    settings: SettingsDep,
-    queue: QueueDep,
-    detection: DetectionEngineDep,
-    actor: ActorDep,
-) -> MediaCreated:
+async def detect(request: Request, account: CurrentAccount, intake: IntakeDep, actor: ActorDep) -> MediaCreated:
     """Detection only (our addition): the same form; detections are stored and nothing is
     rendered (``/download`` is 404; ``POST .../render`` can make the file later). Counted
     against the quota as an item."""
-    return await _submit(request, account, session, storage, settings, queue, detection, actor, MediaMode.DETECT)
-
-
-async def _submit(
-    request: Request,
-    account: Account,
-    session: Session,
-    storage: Storage,
-    settings: Settings,
-    queue: JobQueue,
-    detection: DetectionEngine,
-    actor: str,
-    mode: MediaMode,
-) -> MediaCreated:
-    form = await read_upload_form(request, settings)
-    try:
-        media = await submit_form(
-            form, account, session, storage, settings, detection.supported_categories, actor, mode
-        )
-    finally:
-        await form.close()
-    queue.notify(media.id, media.media_type)
+    media = await intake.submit(await intake.read_form(request), account, actor, MediaMode.DETECT)
     return MediaCreated(media_id=media.id, status=media.status)
 
 
