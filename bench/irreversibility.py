@@ -12,6 +12,13 @@ landmarks found on the original. Distances are measured, per face width, for
 - ``flat``: the head region filled with its mean colour (the most a hiding of the face can remove:
   what remains is the context around it).
 
+A distance under 0.6 to the original does not by itself mean the person can be told: a hidden face
+reduced to a few cells gets a nearly generic descriptor, close to many people at once. So each set
+is also attacked as a gallery: every variant is compared with the originals of every face in the set
+(the attacker holds a photo of each of them), and counted **re-identified** when its own original
+is the nearest one; **strangers matched** is the share of other people's originals it is within 0.6
+of. Chance is one in the gallery's size.
+
 Faces: the astronaut (shipped with scikit-image) scaled from 24 px wide to full frame, and the
 labelled faces of ``../shared/eval`` and ``../shared/eval-ext/faces`` when present (said when absent).
 Writes ``bench/results/irreversibility.md`` and ``.json``.
@@ -122,8 +129,11 @@ def flat_head(pixels: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def measure(faces: list[Face], engine: Any, folder: Path) -> list[dict[str, Any]]:
-    """Distances of every variant of every face to its original."""
+    """Distances of every variant of every face to its original, and (``gallery``) how each
+    variant fares against the originals of all the faces measured."""
     rows = []
+    originals: list[np.ndarray] = []
+    seen: dict[str, list[np.ndarray]] = {name: [] for name in VARIANTS}
     redacted: dict[tuple[str, ObfuscationType], np.ndarray] = {}
     for face in faces:
         x, y, w, h = face.box
@@ -143,11 +153,34 @@ def measure(faces: list[Face], engine: Any, folder: Path) -> list[dict[str, Any]
                 redact_image(source, target, [PiiCategory.HEADS], method, engine)
                 redacted[key] = np.asarray(Image.open(target).convert("RGB"))
             variants[method.value] = redacted[key]
-        distances = {
-            name: round(float(np.linalg.norm(descriptor(p, landmarks) - original)), 3) for name, p in variants.items()
-        }
-        rows.append({"face": face.source, "width": w, **distances})
+        described = {name: descriptor(p, landmarks) for name, p in variants.items()}
+        distances = {name: round(float(np.linalg.norm(d - original)), 3) for name, d in described.items()}
+        # A face the detector missed comes back as it was: that is a recall failure, not a weak hiding.
+        changed = np.any(variants["blur"][y : y + h, x : x + w] != face.pixels[y : y + h, x : x + w], axis=2)
+        rows.append({"face": face.source, "width": w, "hidden": bool(changed.mean() > 0.5), **distances})
+        originals.append(original)
+        for name in VARIANTS:
+            seen[name].append(described[name])
+    for name in VARIANTS:
+        for row, attack in zip(rows, gallery(np.asarray(originals), np.asarray(seen[name])), strict=True):
+            row[f"{name}_gallery"] = attack
     return rows
+
+
+def gallery(originals: np.ndarray, variants: np.ndarray) -> list[dict[str, Any]]:
+    """Per variant: is its own original the nearest of all originals, and what share of the other
+    originals it matches at the threshold (dlib's answer for strangers)."""
+    attacks = []
+    for index, variant in enumerate(variants):
+        distances = np.linalg.norm(originals - variant, axis=1)
+        others = np.delete(distances, index)
+        attacks.append(
+            {
+                "reidentified": bool(len(others) > 0 and distances[index] < others.min()),
+                "strangers_matched": round(float((others < THRESHOLD).mean()), 3) if len(others) else 0.0,
+            }
+        )
+    return attacks
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -157,16 +190,33 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         grouped[bucket].append(row)
     out = []
     for (low, high), members in sorted(grouped.items()):
-        entry: dict[str, Any] = {"widths": f"{low}-{high if high < 100_000 else '…'} px", "faces": len(members)}
+        entry: dict[str, Any] = {
+            "widths": f"{low}-{high if high < 100_000 else '…'} px",
+            "faces": len(members),
+            "not_hidden": sum(not m["hidden"] for m in members),
+        }
         for name in VARIANTS:
             values = np.asarray([m[name] for m in members])
+            attacks = [m[f"{name}_gallery"] for m in members]
             entry[name] = {
                 "min": round(float(values.min()), 3),
                 "median": round(float(np.median(values)), 3),
                 "matched": int((values < THRESHOLD).sum()),
+                "reidentified": sum(a["reidentified"] for a in attacks),
+                "strangers_matched": round(float(np.mean([a["strangers_matched"] for a in attacks])), 3),
             }
         out.append(entry)
     return out
+
+
+def _hidden_summary(rows: list[dict[str, Any]], size: int) -> list[str]:
+    """Re-identification of the faces the service did hide, against what chance gives."""
+    hidden = [r for r in rows if r["hidden"]]
+    counts = ", ".join(f"{name} {sum(r[f'{name}_gallery']['reidentified'] for r in hidden)}" for name in VARIANTS)
+    return [
+        f"Of the {len(hidden)} faces the service hid, re-identified in the gallery: {counts} "
+        f"(chance: about {len(hidden) / size:.1f}; {len(rows) - len(hidden)} face(s) the detector missed are left out)."
+    ]
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -175,19 +225,35 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Distance of each face's dlib descriptor, on the picture as returned, to the original's (aligned",
         f"with the original's landmarks: the strongest attacker). Below {THRESHOLD} dlib calls it the same person.",
-        "Each cell: median distance (smallest) and how many faces were matched.",
+        "Each cell: median distance (smallest) · how many faces were matched to their own original at that",
+        "threshold · how many were **re-identified** in the set's gallery (their own original the nearest of",
+        "all) · the mean share of **strangers** (other people's originals) they match at the threshold too.",
+        "A match that strangers share as often is no identification: see the control column for what a",
+        "face that can be told looks like. **Missed by the detector**: faces the service did not hide",
+        "(under half of the face box changed): they come back as they were, and count in the blur and",
+        "pixelation columns as the leaks they are.",
         "",
     ]
     for name, table in result["sets"].items():
+        size = sum(entry["faces"] for entry in table)
+        # The astronaut set is one person at many sizes: its gallery tells nothing.
+        about = "one person: no gallery" if name == "astronaut" else f"gallery of {size}: chance 1 in {size}"
         lines += [
-            f"## {name}",
+            f"## {name} ({about})",
             "",
-            "| face width | faces | recompressed (control) | blur | pixelation | flat fill |",
-            "|---|---|---|---|---|---|",
+            "| face width | faces | missed by the detector | recompressed (control) | blur | pixelation | flat fill |",
+            "|---|---|---|---|---|---|---|",
         ]
         for entry in table:
-            cells = [f"{entry[v]['median']} ({entry[v]['min']}) · {entry[v]['matched']} matched" for v in VARIANTS]
-            lines.append(f"| {entry['widths']} | {entry['faces']} | " + " | ".join(cells) + " |")
+            cells = [
+                f"{entry[v]['median']} ({entry[v]['min']}) · {entry[v]['matched']} matched"
+                + ("" if name == "astronaut" else f" · {entry[v]['reidentified']} re-identified")
+                + ("" if name == "astronaut" else f" · strangers {entry[v]['strangers_matched']}")
+                for v in VARIANTS
+            ]
+            head = f"| {entry['widths']} | {entry['faces']} | {entry['not_hidden']} | "
+            lines.append(head + " | ".join(cells) + " |")
+        lines += ["", *_hidden_summary(result["rows"][name], size)] if name != "astronaut" else []
         lines.append("")
     lines += [f"Sets absent: {', '.join(result['absent'])}" if result["absent"] else "All labelled sets present.", ""]
     return "\n".join(lines)
