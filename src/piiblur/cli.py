@@ -509,9 +509,19 @@ def webhooks_test(
     _emit(as_json, payload, f"{delivery.id}: {status} ({payload['status_code'] or payload['error']})")
 
 
-RegionsOption = Annotated[
+AlwaysHideOption = Annotated[
     list[str] | None,
-    typer.Option(metavar="X,Y,WIDTH,HEIGHT", help="A region in pixels of the upright picture (repeat for more)"),
+    typer.Option(
+        metavar="X,Y,WIDTH,HEIGHT",
+        help="Hidden on every picture and frame, found or not, in pixels of the upright picture (repeatable)",
+    ),
+]
+NeverHideOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="X,Y,WIDTH,HEIGHT",
+        help="Left as it is (a timestamp overlay), in pixels of the upright picture (repeatable)",
+    ),
 ]
 
 
@@ -530,8 +540,8 @@ def redact(
     target: Annotated[Path, typer.Argument(help="Where to write the redacted file (a folder when SOURCE is one)")],
     categories: CategoriesOption,
     obfuscation: Annotated[ObfuscationType, typer.Option(help="blur or pixelation")] = ObfuscationType.BLUR,
-    always_hide: RegionsOption = None,
-    never_hide: RegionsOption = None,
+    always_hide: AlwaysHideOption = None,
+    never_hide: NeverHideOption = None,
     as_json: JsonFlag = False,
     profile: Annotated[
         bool,
