@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from piiblur import metrics
+from piiblur.api.files import Delivery
 from piiblur.api.ratelimit import RateLimiter
 from piiblur.api.uploads import Intake
 from piiblur.config import Settings
@@ -95,6 +96,13 @@ def get_intake(
 
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]
+
+
+def get_delivery(request: Request, storage: StorageDep, settings: SettingsDep) -> Delivery:
+    return Delivery(request, storage, settings)
+
+
+DeliveryDep = Annotated[Delivery, Depends(get_delivery)]
 
 
 # Declares the Bearer scheme in the OpenAPI document (clients and fuzzers learn how to

@@ -4,12 +4,16 @@ player can seek and a broken download can resume without fetching the whole file
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from piiblur.api.errors import error_response
+from piiblur.config import Settings
+from piiblur.db.models import Media
+from piiblur.redact.probe import content_type_for
 from piiblur.storage import Storage
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -72,3 +76,23 @@ def attachment(filename: str) -> str:
 
 def ascii_filename(filename: str) -> str:
     return filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the API's file routes need to hand a media item's file to the client, as one dependency."""
+
+    request: Request
+    storage: Storage
+    settings: Settings
+
+    def send(self, key: str, media: Media, filename: str) -> Response:
+        """Stream the file through this process, or (S3, when configured) send the client to a
+        short-lived presigned link, so large downloads never pass through the API."""
+        content_type = content_type_for(media.file_format)
+        if self.settings.s3_presigned_downloads:
+            seconds = self.settings.s3_presign_seconds
+            link = self.storage.presigned_url(key, seconds, attachment(filename), content_type)
+            if link is not None:
+                return RedirectResponse(link, status_code=307)
+        return download_response(self.request, self.storage, key, content_type, filename)

@@ -302,7 +302,7 @@ def media_file(
         raise HTTPException(404, "Not found")
     if which == "preview":
         key = media_service.preview_key(media)
-        return file_response(request, storage, key, "image/jpeg" if key.endswith(".jpg") else "video/mp4")
+        return file_response(request, storage, key, media_service.preview_content_type(key))
     key = media_service.result_key(media) if which == "result" else media_service.original_key(media)
     content_type = content_type_for(media.file_format)
     if download:

@@ -228,6 +228,11 @@ def preview_key(media: Media) -> str:
     return media.preview_key
 
 
+def preview_content_type(key: str) -> str:
+    """Previews are JPEG for photos and MP4 for videos (``processing._store_preview``)."""
+    return "image/jpeg" if key.endswith(".jpg") else "video/mp4"
+
+
 def original_key(media: Media) -> str:
     if media.original_key is None:
         raise NotFoundError("Original file has been deleted")

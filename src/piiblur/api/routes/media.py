@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import RedirectResponse
 
-from piiblur.api.deps import ActorDep, CurrentAccount, IntakeDep, SessionDep, SettingsDep, StorageDep
-from piiblur.api.files import attachment, download_response
+from piiblur.api.deps import ActorDep, CurrentAccount, DeliveryDep, IntakeDep, SessionDep, SettingsDep, StorageDep
 from piiblur.api.schemas import (
     ErrorBody,
     MediaCreated,
@@ -18,12 +16,9 @@ from piiblur.api.schemas import (
     MediaSummary,
     error_responses,
 )
-from piiblur.config import Settings
-from piiblur.db.models import Media
 from piiblur.domain import MediaMode, MediaStatus, MediaType, ObfuscationType, PiiCategory
 from piiblur.redact.probe import content_type_for
 from piiblur.services import media as media_service
-from piiblur.storage import Storage
 
 router = APIRouter(prefix="/media", responses=error_responses(401, 404, 422, 429, 503))
 
@@ -146,42 +141,15 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/{media_id}/download", response_class=Response, responses=FILE_RESPONSES)
-def download(
-    media_id: str,
-    request: Request,
-    account: CurrentAccount,
-    session: SessionDep,
-    storage: StorageDep,
-    settings: SettingsDep,
-) -> Response:
+def download(media_id: str, account: CurrentAccount, session: SessionDep, delivery: DeliveryDep) -> Response:
     media = media_service.get_media(session, account, media_id)
-    key = media_service.result_key(media)
-    return deliver(request, storage, settings, key, media, media_service.download_name(media, "_redacted"))
+    return delivery.send(media_service.result_key(media), media, media_service.download_name(media, "_redacted"))
 
 
 @router.get("/{media_id}/original", response_class=Response, responses=FILE_RESPONSES)
-def original(
-    media_id: str,
-    request: Request,
-    account: CurrentAccount,
-    session: SessionDep,
-    storage: StorageDep,
-    settings: SettingsDep,
-) -> Response:
+def original(media_id: str, account: CurrentAccount, session: SessionDep, delivery: DeliveryDep) -> Response:
     media = media_service.get_media(session, account, media_id)
-    key = media_service.original_key(media)
-    return deliver(request, storage, settings, key, media, media_service.download_name(media))
-
-
-def deliver(request: Request, storage: Storage, settings: Settings, key: str, media: Media, filename: str) -> Response:
-    """Stream the file through this process, or (S3, when configured) send the client to a
-    short-lived presigned link, so large downloads never pass through the API."""
-    if settings.s3_presigned_downloads:
-        content_type = content_type_for(media.file_format)
-        link = storage.presigned_url(key, settings.s3_presign_seconds, attachment(filename), content_type)
-        if link is not None:
-            return RedirectResponse(link, status_code=307)
-    return download_response(request, storage, key, content_type_for(media.file_format), filename)
+    return delivery.send(media_service.original_key(media), media, media_service.download_name(media))
 
 
 @router.delete("/{media_id}", status_code=204)

@@ -89,9 +89,9 @@ def preview(
     """The low-resolution redacted preview of an item held for review."""
     media = media_service.get_media(session, account, media_id)
     key = media_service.preview_key(media)
-    is_jpeg = key.endswith(".jpg")
-    name = media_service.download_name(media, "_preview").rsplit(".", 1)[0] + (".jpg" if is_jpeg else ".mp4")
-    return download_response(request, storage, key, "image/jpeg" if is_jpeg else "video/mp4", name)
+    content_type = media_service.preview_content_type(key)
+    name = media_service.download_name(media, "_preview").rsplit(".", 1)[0] + "." + key.rsplit(".", 1)[-1]
+    return download_response(request, storage, key, content_type, name)
 
 
 @router.get(
