@@ -386,13 +386,13 @@ def test_the_look_classifier_tells_a_display_from_a_cat() -> None:
     """EfficientNet-Lite0 on the crop NanoDet proposed: a monitor showing a page looks like a
     screen, a cat (NanoDet's low "tv" scores fall on animals too) does not."""
     from piiblur.detect.base import Box
-    from piiblur.detect.looks import LookClassifier
+    from piiblur.detect.imagenet import ImageNetClassifier
 
-    looks = LookClassifier()
+    classifier = ImageNetClassifier()
     scene, (x, y, w, h) = render.place(render.photo("gravel"), render.monitor_showing_mail(), (400, 200), tilt=0.0)
     cat = render.photo("chelsea", (451, 300))
-    monitor, whole_cat = looks.screen_likeness(scene, [Box(x, y, w, h)]) + looks.screen_likeness(
+    monitor, whole_cat = classifier.screen_likeness(scene, [Box(x, y, w, h)]) + classifier.screen_likeness(
         cat, [Box(0, 0, 451, 300)]
     )
     assert monitor > 0.15 and whole_cat < 0.01, (monitor, whole_cat)
-    assert looks.screen_likeness(cat, []) == []
+    assert classifier.screen_likeness(cat, []) == []

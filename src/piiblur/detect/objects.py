@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.detect.base import Box, RgbImage, Scene, tile_origins
-from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession
+from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession, softmax
 
 MODEL_FILE = "nanodet-g.onnx"
 INPUT_SIDE = 416
@@ -137,8 +137,7 @@ def _decode(
     side = INPUT_SIDE // stride
     centre_y, centre_x = ((cells // side + 0.5) * stride).astype(np.float32), ((cells % side + 0.5) * stride)
     bins = distances[cells].reshape(-1, 4, REG_BINS)
-    weights = np.exp(bins - bins.max(axis=2, keepdims=True))
-    weights /= weights.sum(axis=2, keepdims=True)
+    weights = softmax(bins, axis=2)
     reach = (weights * np.arange(REG_BINS, dtype=np.float32)).sum(axis=2) * stride  # left, top, right, bottom
     x0, y0 = centre_x - reach[:, 0], centre_y - reach[:, 1]
     x1, y1 = centre_x + reach[:, 2], centre_y + reach[:, 3]

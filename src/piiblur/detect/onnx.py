@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 
 from piiblur.profiling import stage
@@ -92,3 +94,9 @@ class LazySession:
                 with stage("model loading"):
                     self._session = load_session(self.filename, self.inference)
             return self._session
+
+
+def softmax(logits: npt.NDArray[np.float32], axis: int) -> npt.NDArray[np.float32]:
+    """Probabilities from a model's raw scores along ``axis`` (shifted by the maximum: no overflow)."""
+    exp = np.exp(logits - logits.max(axis=axis, keepdims=True))
+    return np.asarray(exp / exp.sum(axis=axis, keepdims=True), dtype=np.float32)

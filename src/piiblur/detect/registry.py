@@ -13,7 +13,7 @@ from piiblur.detect.calibration import UNFILTERED, Calibration, shipped_calibrat
 from piiblur.detect.codes import CodeDetector
 from piiblur.detect.documents import DocumentDetector
 from piiblur.detect.faces import CenterFaceDetector
-from piiblur.detect.looks import LookClassifier
+from piiblur.detect.imagenet import ImageNetClassifier
 from piiblur.detect.objects import ObjectModel
 from piiblur.detect.ocr import Ocr
 from piiblur.detect.onnx import CPU_ONLY, Inference
@@ -180,7 +180,7 @@ def build_engine(inference: Inference = CPU_ONLY, calibration: Calibration | Non
             codes,
             DocumentDetector(ocr, codes),
             StreetSignDetector(ocr, objects),
-            ScreenDetector(objects, LookClassifier(inference)),
+            ScreenDetector(objects, ImageNetClassifier(inference)),
             TattooDetector(People(objects, inference)),
         ],
         calibration,

@@ -2,7 +2,7 @@
 a dark bezel (LED boards, displays the model has no class for).
 
 The object model (NanoDet, ``objects.py``) knows tv, laptop and cell phone; each such box is looked
-at again by an ImageNet classifier (``looks.py``), and the source's score is the product of the two
+at again by an ImageNet classifier (``imagenet.py``), and the source's score is the product of the two
 (calibrated per source like every other). A laptop's box holds its keyboard too: the display is its
 upper part.
 The lit-rectangle rule (an emitting quadrilateral whose border is markedly darker than its content,
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from piiblur.detect.base import Box, Detection, Scene
-from piiblur.detect.looks import LookClassifier
+from piiblur.detect.imagenet import ImageNetClassifier
 from piiblur.detect.objects import ObjectKind, ObjectModel, SceneObject
 from piiblur.domain import PiiCategory
 
@@ -31,13 +31,13 @@ class ScreenDetector:
     rule_sources: frozenset[str] = frozenset({"screens:lit-quad"})
     looks_in_regions = False
 
-    def __init__(self, objects: ObjectModel, looks: LookClassifier) -> None:
-        self.objects, self.looks = objects, looks
+    def __init__(self, objects: ObjectModel, classifier: ImageNetClassifier) -> None:
+        self.objects, self.classifier = objects, classifier
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         devices = [o for o in self.objects.objects(scene) if o.kind is ObjectKind.SCREEN]
         # The whole device is classified (a laptop's keyboard says "laptop"), its display is hidden.
-        likeness = self.looks.screen_likeness(scene.pixels, [o.box for o in devices])
+        likeness = self.classifier.screen_likeness(scene.pixels, [o.box for o in devices])
         found = [
             Detection(PiiCategory.SCREENS, _display(o), o.score * seen, "screens:nanodet")
             for o, seen in zip(devices, likeness, strict=True)

