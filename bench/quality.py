@@ -40,7 +40,7 @@ import json
 import pickle
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -514,7 +514,9 @@ def main() -> None:
         help="keep the collected candidates in this file and reuse them when it exists (tuning the fit)",
     )
     args = parser.parse_args()
-    calibration = Calibration(head=BARE_FACES) if args.calibrate else shipped_calibration()
+    # Calibrating, faces are collected bare; the shipped thresholds still say which pose heads the
+    # tattoo family leaves out (candidates are otherwise collected before any threshold).
+    calibration = replace(shipped_calibration(), head=BARE_FACES) if args.calibrate else shipped_calibration()
     engine = build_engine(calibration=calibration)
     engine.warm_up()
     categories = [PiiCategory(c) for c in args.categories.split(",") if PiiCategory(c) in engine.supported_categories]

@@ -45,7 +45,7 @@ CASES = {
     C.STREET_SIGNS: (render.street_sign, "rocket", (300, 150)),
     C.LICENSE_PLATES: (render.license_plate, "coffee", (420, 420)),
     C.SCREENS: (render.monitor_showing_mail, "gravel", (400, 200)),
-    C.TATTOOS: (render.tattooed_skin, "astronaut", (300, 150)),
+    C.TATTOOS: (render.tattooed_skin, "astronaut", (620, 300)),  # beside her head: heads are not searched
     C.NAME_BADGES: (render.business_card_with_code, "chelsea", (380, 200)),
 }
 

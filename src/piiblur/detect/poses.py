@@ -35,6 +35,10 @@ class PoseHeadDetector:
         self._model = LazySession(MODEL_FILE, inference)
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
+        """Heads from body keypoints, found once per scene: the tattoo family asks for them too."""
+        return scene.memo("movenet", lambda: self._heads(scene))
+
+    def _heads(self, scene: Scene) -> list[Detection]:
         found = []
         for person in self._people(scene):
             box = head_from_keypoints(person[:51].reshape(17, 3))

@@ -171,17 +171,18 @@ def build_engine(inference: Inference = CPU_ONLY, calibration: Calibration | Non
     ocr = Ocr(inference)
     codes = CodeDetector()
     objects = ObjectModel(inference)
+    pose_heads = PoseHeadDetector(inference)
     return DetectionEngine(
         [
             CenterFaceDetector(inference=inference, growth=calibration.head),
-            PoseHeadDetector(inference),
+            pose_heads,
             WritingDetector(ocr),
             LicensePlateDetector(ocr, objects, PlateSsd(inference)),
             codes,
             DocumentDetector(ocr, codes),
             StreetSignDetector(ocr, objects),
             ScreenDetector(objects, ImageNetClassifier(inference)),
-            TattooDetector(People(objects, inference)),
+            TattooDetector(People(objects, inference), pose_heads, calibration),
         ],
         calibration,
     )
