@@ -36,7 +36,8 @@ from piiblur.detect.poses import PoseHeadDetector
 from piiblur.detect.tattoos import InkRule, TattooDetector
 from piiblur.redact.image import load_rgb
 from piiblur.redact.obfuscate import hidden_mask
-from quality import CONTEXT, COVERED, SET_DIRS, coverage, overlaps_a_label
+from quality import COVERED, SET_DIRS, coverage, overlaps_a_label
+from quality import collateral as quality_collateral
 
 SETS = ("bivtatt", "eval", "faces", "coco128")
 SHIPPED = InkRule()
@@ -96,20 +97,11 @@ def _measure(detector: TattooDetector, entries: list[tuple[dict[str, Any], Scene
         boxes += len(kept)
         if not entry.get("partial"):
             false += sum(not overlaps_a_label(d, entry["boxes"]) for d in kept)
-            collateral.append(_collateral(entry, hidden))
+            collateral.append(quality_collateral(entry, kept, scene.height, scene.width))
     result: dict[str, Any] = {"labelled": labelled, "found": found, "boxes": boxes, "images": len(entries)}
     if collateral:
         result |= {"false": false, "collateral_mean": float(np.mean(collateral)), "collateral_worst": max(collateral)}
     return result
-
-
-def _collateral(entry: dict[str, Any], hidden: np.ndarray) -> float:
-    free = np.ones_like(hidden, dtype=bool)
-    for label in entry["boxes"]:
-        dx, dy = label["w"] * CONTEXT, label["h"] * CONTEXT
-        x0, y0 = max(0, int(label["x"] - dx)), max(0, int(label["y"] - dy))
-        free[y0 : int(np.ceil(label["y"] + label["h"] + dy)), x0 : int(np.ceil(label["x"] + label["w"] + dx))] = False
-    return float((hidden & free).sum() / free.sum()) if free.any() else 0.0
 
 
 def _markdown(rows: list[dict[str, Any]], present: list[str], absent: list[str]) -> str:

@@ -65,14 +65,15 @@ class TattooDetector:
 
     def detect(self, scene: Scene, wanted: frozenset[PiiCategory]) -> list[Detection]:
         small, scale = scene.downscaled(WORK_SIDE)
-        skin_pixels = _skin_pixels(small, self.rule)
+        ycrcb = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)
+        skin_pixels = _skin_pixels(ycrcb, self.rule)
         skin = _skin_area(skin_pixels, self.rule)
         if skin.sum() < 0.05 * skin.size:
             return []
         support = self.people.support(scene, WORK_SIDE)
         if not support.any():
             return []
-        ink = _ink(small, skin_pixels, skin, self.rule) & ~self._head_area(scene, scale, skin.shape)
+        ink = _ink(ycrcb, skin_pixels, skin, self.rule) & ~self._head_area(scene, scale, skin.shape)
         edges = cv2.Canny(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), 60, 140) > 0
         count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
         found = []
@@ -115,8 +116,7 @@ def _skin_around(component: np.ndarray, skin_pixels: np.ndarray) -> float:
     return float(skin_pixels[band].mean()) if band.any() else 0.0
 
 
-def _skin_pixels(rgb: np.ndarray, rule: InkRule) -> np.ndarray:
-    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+def _skin_pixels(ycrcb: np.ndarray, rule: InkRule) -> np.ndarray:
     return cv2.inRange(ycrcb, (40, rule.skin_cr_floor, SKIN_CB_RANGE[0]), (255, 180, SKIN_CB_RANGE[1])) > 0
 
 
@@ -127,8 +127,7 @@ def _skin_area(skin_pixels: np.ndarray, rule: InkRule) -> np.ndarray:
     return cv2.morphologyEx(skin, cv2.MORPH_CLOSE, closing) > 0
 
 
-def _ink(rgb: np.ndarray, skin_pixels: np.ndarray, skin_area: np.ndarray, rule: InkRule) -> np.ndarray:
-    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+def _ink(ycrcb: np.ndarray, skin_pixels: np.ndarray, skin_area: np.ndarray, rule: InkRule) -> np.ndarray:
     luma = ycrcb[..., 0].astype(np.float32)
     reference = float(np.median(luma[skin_pixels])) if skin_pixels.any() else 128.0
     local = cv2.GaussianBlur(luma, (0, 0), 15)
