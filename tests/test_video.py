@@ -74,6 +74,35 @@ def test_fast_face_is_never_uncovered(tmp_path: Path) -> None:
     assert len(result.detections) > 5 and result.object_counts() == {PiiCategory.HEADS: 1}, "one person"
 
 
+def test_a_fast_face_does_not_drag_a_still_code_to_every_frame(tmp_path: Path) -> None:
+    """Heads have their own channel: a face fast enough to be looked for at every frame does not
+    make the codes channel look at a still QR code that often, and both are hidden throughout."""
+    import zxingcpp
+
+    import render
+
+    faces = render_video(tmp_path / "fast.mp4", 2.0, fps=25, size=(640, 400), crossings=6, audio=False)
+    code = render.code_image("https://example.com/ticket/123456", zxingcpp.BarcodeFormat.QRCode, scale=3)
+    at = (640 - code.shape[1] - 8, 4)
+    frames = []
+    for frame in frames_of(faces.path):
+        frame[at[1] : at[1] + code.shape[0], at[0] : at[0] + code.shape[1]] = code
+        frames.append(frame)
+    path = tmp_path / "face_and_code.mp4"
+    write_clip(path, frames, fps=25)
+    out = tmp_path / "out.mp4"
+    categories = [PiiCategory.HEADS, PiiCategory.QR_CODES]
+    result = redact_video(path, out, "mp4", categories, ObfuscationType.BLUR, default_engine())
+    assert uncovered_frames(RenderedClip(path, faces.face_boxes, 25), out) == []
+    code_box = (at[0], at[1], code.shape[1], code.shape[0])
+    assert uncovered_frames(RenderedClip(path, [code_box] * len(frames), 25), out) == []
+    assert result.plan is not None
+    keyframes = {tuple(channel.categories): len(channel.keyframes) for channel in result.plan.channels}
+    assert keyframes.keys() == {(PiiCategory.HEADS,), (PiiCategory.QR_CODES,)}, keyframes
+    assert keyframes[(PiiCategory.HEADS,)] > len(frames) // 3, "the face is looked for often"
+    assert keyframes[(PiiCategory.QR_CODES,)] <= len(frames) // 5, keyframes
+
+
 def test_a_scene_cut_ends_tracks(tmp_path: Path) -> None:
     """The same face after a cut is counted again: nothing links the two shots."""
     clip = render_video(tmp_path / "cut.mp4", 2.0, fps=10, cut_at=10, audio=False)
