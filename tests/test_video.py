@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 import av
 import cv2
@@ -18,6 +22,7 @@ from piiblur.profiling import StageClock
 from piiblur.redact.video import SOFTWARE, UnavailableCodecError, VideoCodecs, VideoRedaction, redact_video
 
 HEADS = [PiiCategory.HEADS]
+T = TypeVar("T")
 
 
 def frames_of(path: Path) -> list[np.ndarray]:
@@ -135,6 +140,49 @@ def test_rotation_kept_and_location_removed(tmp_path: Path) -> None:
         assert "location" not in container.metadata and "comment" not in container.metadata
         assert next(container.decode(video=0)).rotation == 90
     assert b"SN-123456" not in out.read_bytes() and b"+48.8577" not in out.read_bytes()
+
+
+class RunAtOnce(Executor):
+    """Detection that is done the moment it is submitted: a fast, idle machine."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+class RunWhenAwaited(Executor):
+    """Detection that is never done until the pipeline waits for it: a loaded machine."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        return AwaitedFuture(functools.partial(fn, *args, **kwargs))
+
+
+class AwaitedFuture(Future[T]):
+    def __init__(self, call: Callable[[], T]) -> None:
+        super().__init__()
+        self.call = call
+
+    def result(self, timeout: float | None = None) -> T:
+        if not self.done():
+            self.set_result(self.call())
+        return super().result(timeout)
+
+
+def test_keyframes_do_not_depend_on_how_long_detection_takes(tmp_path: Path) -> None:
+    """The stride adapts to motion seen at the keyframe still being detected: a slow machine
+    must not look less often at a fast face (or at different frames) than a fast one."""
+    clip = render_video(tmp_path / "in.mp4", 3.0, fps=25, size=(320, 240), crossings=2, audio=False)
+    categories = [PiiCategory.HEADS, PiiCategory.QR_CODES, PiiCategory.LICENSE_PLATES]
+    engine = default_engine()
+    runs = [
+        redact_video(clip.path, None, "mp4", categories, ObfuscationType.BLUR, engine, detection_pool=pool)
+        for pool in (RunAtOnce, RunWhenAwaited)
+    ]
+    fast, slow = ([channel.keyframes for channel in run.plan.channels] for run in runs if run.plan is not None)
+    assert fast == slow
+    assert runs[0].regions_per_frame == runs[1].regions_per_frame
+    assert len(set(runs[0].keyframes)) > len(fast[-1]) + 5, "the face moves: heads looked for more often"
 
 
 def test_scene_cut_forces_a_keyframe(tmp_path: Path) -> None:

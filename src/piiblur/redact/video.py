@@ -24,7 +24,7 @@ import itertools
 import tempfile
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -234,7 +234,7 @@ class _Channel:
         engine: DetectionEngine,
         categories: list[PiiCategory],
         max_stride: int,
-        pool: ThreadPoolExecutor,
+        pool: Executor,
         new_track: Callable[[], int],
         frame_size: tuple[int, int],
         partial_looks: bool,
@@ -256,6 +256,12 @@ class _Channel:
 
     def due(self, index: int) -> bool:
         return self.last_submitted is None or index - self.last_submitted >= self.stride
+
+    def could_be_due(self, index: int) -> bool:
+        """Whether frame ``index`` is a keyframe once the detection in flight has adapted the
+        stride: one resolved keyframe can at most halve it (``_adapt_stride``)."""
+        shortest = max(1, self.stride // 2)
+        return self.last_submitted is None or index - self.last_submitted >= shortest
 
     def submit(self, index: int, pending: _Pending, result: VideoRedaction, ends_segment: bool = False) -> None:
         """Start detecting on frame ``index`` (in the regions ``looks`` chooses); the frames
@@ -349,7 +355,7 @@ class _Redactor:
         categories: Sequence[PiiCategory],
         write: Callable[[av.VideoFrame, list[Plane], list[Detection]], None],
         result: VideoRedaction,
-        pool: ThreadPoolExecutor,
+        pool: Executor,
         partial_looks: bool,
         fixed: FixedRegions,
     ) -> None:
@@ -373,9 +379,12 @@ class _Redactor:
             self._close_segments()
         self.buffer[index] = pending
         for channel in self.channels:
+            if channel.in_flight and channel.could_be_due(index):
+                # The stride is decided by the keyframe in flight, so wait for it: keyframes then
+                # fall on the same frames however long detection takes (a loaded machine, 1080p,
+                # all 13 categories) -- with one detection in flight per channel.
+                self._resolve(channel, wait=True)
             if channel.due(index):
-                # One detection in flight per channel: wait for the previous one before the next.
-                self._resolve(channel, wait=bool(channel.in_flight))
                 channel.submit(index, pending, self.result)
                 self._note_keyframe(index)
             else:
@@ -433,6 +442,10 @@ class _Redactor:
         self.next_to_write = index + 1
 
 
+def _detection_threads() -> Executor:
+    return ThreadPoolExecutor(max_workers=len(CHANNEL_GROUPS), thread_name_prefix="piiblur-detect")
+
+
 def _thumbnail(luma: Plane) -> np.ndarray:
     """32x18 grey thumbnail: what scene cuts are measured on."""
     return np.asarray(cv2.resize(luma[::4, ::4], (32, 18), interpolation=cv2.INTER_AREA), dtype=np.int16)
@@ -450,12 +463,15 @@ def redact_video(
     codecs: VideoCodecs = SOFTWARE,
     partial_looks: bool = True,
     fixed: FixedRegions = NO_FIXED_REGIONS,
+    detection_pool: Callable[[], Executor] | None = None,
 ) -> VideoRedaction:
     """Redact a whole video, or (``window``) one segment of it: then only the window's frames
     are written, without audio (the joiner copies it once), and ``first_written`` says which
     decoded frame index was the first one written. ``partial_looks``: see ``looks``; without
     them every keyframe is looked at whole (slower, for who wants no trade at all). Without a
-    ``target`` nothing is encoded: detection only (the result's detections and plan)."""
+    ``target`` nothing is encoded: detection only (the result's detections and plan).
+    ``detection_pool`` makes the executor keyframes are detected on (by default one thread per
+    channel group); what is hidden does not depend on how fast it runs them."""
     with ExitStack() as held:
         inp = held.enter_context(open_video(source, hwaccel=codecs.hwaccel))
         in_video = inp.streams.video[0]
@@ -482,7 +498,7 @@ def redact_video(
             if on_progress is not None and total:
                 on_progress(min(1.0, result.frames / total))
 
-        with ThreadPoolExecutor(max_workers=len(CHANNEL_GROUPS), thread_name_prefix="piiblur-detect") as pool:
+        with (detection_pool or _detection_threads)() as pool:
             redactor = _Redactor(engine, categories, write, result, pool, partial_looks, fixed)
             try:
                 frames = decoded_frames(inp, in_video, in_audio, out_audio, muxer)
