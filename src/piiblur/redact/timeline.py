@@ -6,8 +6,8 @@ video again from detections a person has corrected, the same decision is made fr
 of that run (``VideoPlan``): each channel's keyframes and scene cuts, and the boxes of tracks
 carried over keyframes that missed them. Between two consecutive keyframes of a channel, the
 objects of both are paired by their track and hidden exactly as ``tracking.between`` hides them
-(interpolated and grown when seen at both, held when seen at one), so an unedited video renders
-as it was redacted.
+(interpolated and grown when seen at both, held when seen at one, following the camera's move the
+plan kept), so an unedited video renders as it was redacted.
 
 A reviewer's own boxes (``Span``) cover a frame range exactly; the spans of one track are
 interpolated between the frames the reviewer set. A ``Suppression`` removes one track from a
@@ -25,6 +25,7 @@ from typing import Any
 from piiblur.detect import Box, Detection
 from piiblur.domain import PiiCategory
 from piiblur.redact import tracking
+from piiblur.redact.camera import NOT_MOVED, Offset
 from piiblur.redact.tracking import Keyframe, Pairing
 
 
@@ -55,6 +56,7 @@ class VideoPlan:
     frames: int
     channels: list[ChannelPlan]
     carried: list[TrackedBox] = field(default_factory=list)  # boxes of tracks kept over a missed keyframe
+    camera: list[Offset] = field(default_factory=list)  # the camera's offset at every frame (``camera``)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,8 @@ class VideoPlan:
                 {"frame": c.frame, "track": c.track} | c.detection.as_dict() | {"detector": c.detection.detector}
                 for c in self.carried
             ],
+            # Only where the camera moved: a still camera's plan stays small.
+            **({"camera": [list(o) for o in self.camera]} if any(o != NOT_MOVED for o in self.camera) else {}),
         }
 
     @classmethod
@@ -82,7 +86,8 @@ class VideoPlan:
             for ch in data.get("channels", [])
         ]
         carried = [tracked_box(item) for item in data.get("carried", [])]
-        return cls(int(data["width"]), int(data["height"]), int(data["frames"]), channels, carried)
+        camera = [(float(x), float(y)) for x, y in data.get("camera", [])]
+        return cls(int(data["width"]), int(data["height"]), int(data["frames"]), channels, carried, camera)
 
 
 def tracked_box(item: dict[str, Any]) -> TrackedBox:
@@ -124,7 +129,8 @@ class Suppression:
 
 
 class _Channel:
-    def __init__(self, plan: ChannelPlan, boxes: list[TrackedBox]) -> None:
+    def __init__(self, plan: ChannelPlan, boxes: list[TrackedBox], camera: list[Offset]) -> None:
+        self.camera = camera
         self.by_frame: dict[int, dict[int, Detection]] = defaultdict(dict)
         for item in boxes:
             self.by_frame[item.frame][item.track] = item.detection
@@ -149,7 +155,7 @@ class _Channel:
             leaving=[a[t] for t in a if t not in b],
             entering=[b[t] for t in b if t not in a],
         )
-        return tracking.between(Keyframe(earlier, []), Keyframe(later, []), pairing, index, width, height)
+        return tracking.between(Keyframe(earlier, []), Keyframe(later, []), pairing, index, width, height, self.camera)
 
     def _held(self, keyframe: int, width: int, height: int, hidden: set[int]) -> list[Detection]:
         return [
@@ -178,11 +184,12 @@ class Timeline:
         self.channels = []
         for channel in plan.channels:
             mine = [b for b in everything if b.detection.category in channel.categories]
-            self.channels.append(_Channel(channel, mine))
+            self.channels.append(_Channel(channel, mine, plan.camera))
         planned = {c for channel in plan.channels for c in channel.categories}
         orphans = [b for b in everything if b.detection.category not in planned]
         if orphans:  # a category edited in that no channel looked for: its own channel
-            self.channels.append(_Channel(ChannelPlan(sorted({b.detection.category for b in orphans})), orphans))
+            orphan_plan = ChannelPlan(sorted({b.detection.category for b in orphans}))
+            self.channels.append(_Channel(orphan_plan, orphans, plan.camera))
         self.spans: dict[int, list[Span]] = defaultdict(list)
         for span in sorted(spans, key=lambda s: s.frame):
             self.spans[span.track].append(span)

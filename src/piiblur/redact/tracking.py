@@ -6,7 +6,10 @@ matched per category (IoU, then centre distance relative to size); frames in bet
 - matched objects: the box interpolated linearly, grown by the distance it moved per frame, so a
   fast face stays covered between two detections;
 - objects seen only at the later keyframe (entering): its box, grown, from the earlier keyframe
-  on; objects seen only at the earlier one (leaving): its box, grown, until the later one.
+  on; objects seen only at the earlier one (leaving): its box, grown, until the later one;
+- where the camera moved off a straight line between the keyframes (a shaking, hand-held camera:
+  ``camera``), each of those boxes also where the camera's move takes it, so a face that jumps
+  with the camera stays covered.
 This is the temporal hysteresis: a region is hidden before its first and after its last
 detection, so no frame between two detections shows it and nothing flickers.
 
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from piiblur.detect import Box, Detection
+from piiblur.redact.camera import Offset, offset_at
 
 HOLD_GROWTH = 0.25  # unmatched objects may have moved: hide a larger area
 MAX_MATCH_DISTANCE = 4.0  # 1 + centre distance in object sizes: fast objects still match
@@ -34,6 +38,9 @@ LOST_TRACK_KEYFRAMES = 3
 COAST_KEYFRAMES = 2  # keyframes in a row a track is carried (hidden) without being found
 COASTING = "coasting"  # the detector name of a carried track's box
 FAST_MOTION = 0.5  # of an object's size between keyframes: detect more often (the stride halves)
+# Pixels between where linear interpolation puts a box and where the camera's move puts it, beyond
+# which both are hidden: a pixel is within what a box's own margin covers.
+CAMERA_APART = 1.0
 
 
 @dataclass(frozen=True)
@@ -156,20 +163,49 @@ class TrackLedger:
 
 
 def between(
-    earlier: Keyframe, later: Keyframe, pairing: Pairing, index: int, width: int, height: int
+    earlier: Keyframe,
+    later: Keyframe,
+    pairing: Pairing,
+    index: int,
+    width: int,
+    height: int,
+    camera: list[Offset] | tuple[Offset, ...] = (),
 ) -> list[Detection]:
-    """The regions to hide in frame ``index``, strictly between the two keyframes."""
+    """The regions to hide in frame ``index``, strictly between the two keyframes; ``camera``:
+    the camera's offset at every frame (``camera.CameraPath``), none if empty."""
     span = max(1, later.index - earlier.index)
     t = (index - earlier.index) / span
+    at_earlier, at_later, here = (offset_at(camera, i) for i in (earlier.index, later.index, index))
     regions = []
     for a, b in pairing.matched:
         box = _lerp(a.box, b.box, t)
-        per_frame = _centre_distance(a.box, b.box) / span
-        margin = 0.05 + 1.5 * per_frame / max(_size(box), 1.0)
-        regions.append(Detection(a.category, box.grown(margin, width, height), min(a.score, b.score), "tracked"))
-    for d in pairing.leaving + pairing.entering:
+        regions.append(_tracked(a, b, box, _centre_distance(a.box, b.box) / span, width, height))
+        # The same object, still in the world between the keyframes: interpolated where the
+        # camera's move is taken out, then moved by the camera's offset at this frame.
+        still_a, still_b = _moved(a.box, _minus(at_earlier)), _moved(b.box, _minus(at_later))
+        followed = _moved(_lerp(still_a, still_b, t), here)
+        if _centre_distance(followed, box) > CAMERA_APART:
+            regions.append(_tracked(a, b, followed, _centre_distance(still_a, still_b) / span, width, height))
+    for d, seen_at in [(d, at_earlier) for d in pairing.leaving] + [(d, at_later) for d in pairing.entering]:
         regions.append(Detection(d.category, d.box.grown(HOLD_GROWTH, width, height), d.score, "held"))
-    return regions
+        shifted = _moved(d.box, (here[0] - seen_at[0], here[1] - seen_at[1]))
+        if _centre_distance(shifted, d.box) > CAMERA_APART:
+            regions.append(Detection(d.category, shifted.grown(HOLD_GROWTH, width, height), d.score, "held"))
+    return [r for r in regions if r.box.area > 0]
+
+
+def _tracked(a: Detection, b: Detection, box: Box, per_frame: float, width: int, height: int) -> Detection:
+    """A matched object's box between keyframes, grown by the distance it moves per frame."""
+    margin = 0.05 + 1.5 * per_frame / max(_size(box), 1.0)
+    return Detection(a.category, box.grown(margin, width, height), min(a.score, b.score), "tracked")
+
+
+def _moved(box: Box, offset: Offset) -> Box:
+    return Box(box.x + offset[0], box.y + offset[1], box.w, box.h)
+
+
+def _minus(offset: Offset) -> Offset:
+    return (-offset[0], -offset[1])
 
 
 def _size(box: Box) -> float:

@@ -5,7 +5,8 @@
   included) and display rotation are kept, audio packets are copied untouched, and container
   metadata (location tags, device names, creation times) is not copied.
 - Detection runs on keyframes; the frames in between are buffered until the next keyframe and get
-  interpolated, motion-grown boxes (``tracking``). The stride adapts: it halves when objects move
+  interpolated, motion-grown boxes (``tracking``), which also follow the camera's own move
+  where it shakes (``camera``, measured on every frame). The stride adapts: it halves when objects move
   more than half their size between keyframes, grows back while they move little, and a scene
   cut (a large change between consecutive frames) forces a keyframe and ends every track.
   Heads; codes, screens and tattoos; and the text-based categories each have their own channel
@@ -40,6 +41,7 @@ from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.profiling import stage
 from piiblur.redact import tracking
+from piiblur.redact.camera import CameraPath
 from piiblur.redact.looks import SCORE_WOBBLE, LookPlanner
 from piiblur.redact.muxing import BackgroundMuxer, planes_of
 from piiblur.redact.obfuscate import NO_FIXED_REGIONS, FixedRegions, Plane
@@ -239,9 +241,10 @@ class _Channel:
         frame_size: tuple[int, int],
         partial_looks: bool,
         fixed: FixedRegions,
+        camera: CameraPath,
     ) -> None:
         self.engine, self.categories, self.max_stride, self.pool = engine, categories, max_stride, pool
-        self.fixed = fixed
+        self.fixed, self.camera = fixed, camera
         self.plan = ChannelPlan(list(categories))
         planned = partial_looks and engine.looks_in_regions(categories)
         self.looks = LookPlanner(*frame_size, max_gap=max_stride) if planned else None
@@ -332,7 +335,7 @@ class _Channel:
         regions.update({i: [] for i in submitted.frames_before})
         if self.last_key is not None and pairing is not None:
             for i in submitted.frames_before:
-                regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height)
+                regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height, self.camera.offsets)
             self._adapt_stride(pairing.max_relative_motion())
         regions[keyframe.index] = keyframe.detections
         if submitted.ends_segment:
@@ -362,8 +365,9 @@ class _Redactor:
         self.write, self.result = write, result
         track_ids = itertools.count(1)  # shared, so ids are unique across channels
         size = (result.width, result.height)
+        self.camera = CameraPath()
         self.channels = [
-            _Channel(engine, group, stride, pool, lambda: next(track_ids), size, partial_looks, fixed)
+            _Channel(engine, group, stride, pool, lambda: next(track_ids), size, partial_looks, fixed, self.camera)
             for group, stride in channel_groups(categories)
         ]
         self.buffer: dict[int, _Pending] = {}
@@ -377,6 +381,8 @@ class _Redactor:
             cut = self._is_cut(_thumbnail(pending.luma))
         if cut:
             self._close_segments()
+        with stage("camera motion"):
+            self.camera.follow(pending.luma, cut)
         self.buffer[index] = pending
         for channel in self.channels:
             if channel.in_flight and channel.could_be_due(index):
@@ -405,7 +411,7 @@ class _Redactor:
     def plan(self, frames: int) -> VideoPlan:
         carried = [box for channel in self.channels for box in channel.carried]
         channels = [channel.plan for channel in self.channels]
-        return VideoPlan(self.result.width, self.result.height, frames, channels, carried)
+        return VideoPlan(self.result.width, self.result.height, frames, channels, carried, self.camera.offsets[:frames])
 
     def _is_cut(self, thumb: np.ndarray) -> bool:
         previous, self.previous_thumb = self.previous_thumb, thumb
