@@ -15,8 +15,10 @@ from conftest import RenderedClip, astronaut
 from piiblur.detect import Box, Detection, default_engine
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.redact.camera import NOT_MOVED, CameraPath
+from piiblur.redact.muxing import planes_of
+from piiblur.redact.obfuscate import obfuscate_yuv420
 from piiblur.redact.timeline import Timeline, TrackedBox, VideoPlan
-from piiblur.redact.tracking import Keyframe, Pairing, between
+from piiblur.redact.tracking import Keyframe, Pairing, TrackLedger, between, pair
 from piiblur.redact.video import redact_video
 from test_video import uncovered_frames
 
@@ -126,3 +128,42 @@ def test_a_shaking_camera_shows_the_face_on_no_frame(tmp_path: Path) -> None:
     timeline = Timeline(plan, [TrackedBox(d.frame, d.track, d.detection) for d in result.detections])
     rendered = [sorted(d.box.as_list() for d in timeline.regions(i)) for i in range(result.frames)]
     assert rendered == [sorted(box.as_list() for box in frame) for frame in result.regions_per_frame]
+
+
+def test_a_crowd_shaken_by_the_camera_is_paired_face_to_same_face() -> None:
+    """The camera jumps by about one face: without its move, each face pairs with its neighbour."""
+    faces = [Detection(PiiCategory.HEADS, Box(x, 100, 50, 50), 0.9) for x in (100, 160, 220)]
+    jumped = [Detection(PiiCategory.HEADS, Box(x + 55, 100, 50, 50), 0.9) for x in (100, 160, 220)]
+    earlier, later = Keyframe(0, faces), Keyframe(5, jumped)
+    followed = pair(earlier, later, camera_move=(55.0, 0.0))
+    assert [(a.box.x, b.box.x) for a, b in followed.matched] == [(100, 155), (160, 215), (220, 275)]
+    assert followed.max_relative_motion((55.0, 0.0)) == 0.0
+    assert len(pair(earlier, later).matched) < 3, "what the camera's move is needed for"
+
+
+def test_a_face_missed_at_a_keyframe_is_carried_where_the_camera_took_it() -> None:
+    ids = iter(range(1, 10))
+    ledger = TrackLedger(lambda: next(ids))
+    face = Detection(PiiCategory.HEADS, Box(100, 100, 50, 50), 0.9)
+    first = Keyframe(0, [face])
+    ledger.assign(first.detections, None)
+    (carried,) = ledger.coasting(first, Keyframe(5, []), camera_move=(-30.0, 12.0))
+    assert (carried.box.x, carried.box.y) == (70, 112)
+
+
+def test_a_box_the_camera_carried_out_of_the_frame_hides_nothing_and_breaks_nothing() -> None:
+    """A carried box can leave the picture with the camera's move: hiding clips it to nothing
+    (it once reached past the edge and failed the encoder)."""
+    frame = av.VideoFrame.from_ndarray(
+        np.asarray(Image.fromarray(skimage.data.coffee()).resize((640, 360))), format="rgb24"
+    )
+    planes = planes_of(frame.reformat(format="yuv420p"))
+    before = [plane.copy() for plane in planes]
+    outside = [
+        Detection(PiiCategory.LICENSE_PLATES, Box(646.8, 200.5, 0.0, 32.2), 0.9),
+        Detection(PiiCategory.WRITING, Box(700.0, 380.0, 40.0, 20.0), 0.9),
+        Detection(PiiCategory.HEADS, Box(-90.0, 10.0, 60.0, 60.0), 0.9),
+    ]
+    obfuscate_yuv420(planes, outside, ObfuscationType.BLUR)
+    assert all(np.array_equal(a, b) for a, b in zip(planes, before, strict=True))
+    assert all(d.box.grown(0.1, 640, 360).area == 0 for d in outside)

@@ -33,9 +33,11 @@ class Box:
         return max(self.w, 0.0) * max(self.h, 0.0)
 
     def grown(self, fraction: float, image_width: int, image_height: int) -> Box:
-        """Grow by ``fraction`` of the size on every side, clipped to the image."""
+        """Grow by ``fraction`` of the size on every side, clipped to the image (a box wholly
+        outside it, such as one carried along with the camera's move, comes back empty)."""
         dx, dy = self.w * fraction, self.h * fraction
-        x0, y0 = max(0.0, self.x - dx), max(0.0, self.y - dy)
+        x0 = min(max(0.0, self.x - dx), float(image_width))
+        y0 = min(max(0.0, self.y - dy), float(image_height))
         x1, y1 = min(float(image_width), self.x + self.w + dx), min(float(image_height), self.y + self.h + dy)
         return Box(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
 

@@ -156,6 +156,7 @@ def _halved_towards(roi: Plane, width: int, height: int) -> Plane:
 
 def _hide_rectangle(image: Plane, region: Box, method: ObfuscationType) -> None:
     x0, y0, x1, y1 = _int_bounds(region)
+    x1, y1 = min(x1, image.shape[1]), min(y1, image.shape[0])
     if x1 - x0 < 1 or y1 - y0 < 1:
         return
     image[y0:y1, x0:x1] = _scrambled(image[y0:y1, x0:x1], method)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from piiblur.detect import Box, Detection
-from piiblur.redact.camera import Offset, offset_at
+from piiblur.redact.camera import NOT_MOVED, Offset, offset_at
 
 HOLD_GROWTH = 0.25  # unmatched objects may have moved: hide a larger area
 MAX_MATCH_DISTANCE = 4.0  # 1 + centre distance in object sizes: fast objects still match
@@ -58,16 +58,23 @@ class Pairing:
     entering: list[Detection]
     matched_indices: list[tuple[int, int]] = field(default_factory=list)  # (earlier, later) positions
 
-    def max_relative_motion(self) -> float:
-        """The largest move of a matched object between the keyframes, in object sizes."""
-        moves = [_centre_distance(a.box, b.box) / max(_size(a.box), 1.0) for a, b in self.matched]
+    def max_relative_motion(self, camera_move: Offset = NOT_MOVED) -> float:
+        """The largest move of a matched object between the keyframes, in object sizes, less the
+        camera's own move between them (``camera_move``): what the frames in between must follow."""
+        moves = [
+            _centre_distance(a.box, _moved(b.box, _minus(camera_move))) / max(_size(a.box), 1.0)
+            for a, b in self.matched
+        ]
         return max(moves, default=0.0)
 
 
-def pair(earlier: Keyframe, later: Keyframe) -> Pairing:
+def pair(earlier: Keyframe, later: Keyframe, camera_move: Offset = NOT_MOVED) -> Pairing:
+    """Which detections of two keyframes are the same object: the closest first, each earlier
+    box taken where the camera's move between the keyframes (``camera_move``) puts it, so that a
+    crowd shaken by the camera is not paired face to neighbouring face."""
     candidates = sorted(
         (
-            (_match_cost(a.box, b.box), i, j)
+            (_match_cost(_moved(a.box, camera_move), b.box), i, j)
             for i, a in enumerate(earlier.detections)
             for j, b in enumerate(later.detections)
             if a.category is b.category
@@ -110,15 +117,17 @@ class TrackLedger:
     _lost: list[_LostTrack] = field(default_factory=list)
     _misses: dict[int, int] = field(default_factory=dict)  # track -> keyframes in a row carried unseen
 
-    def coasting(self, previous: Keyframe, found: Keyframe) -> list[Detection]:
+    def coasting(self, previous: Keyframe, found: Keyframe, camera_move: Offset = NOT_MOVED) -> list[Detection]:
         """Boxes of the previous keyframe's tracks that ``found`` misses and that may still be
-        carried: to be added to ``found`` before it is paired and assigned."""
-        missed = pair(previous, found).leaving
+        carried, moved as the camera moved since (``camera_move``): to be added to ``found``
+        before it is paired and assigned."""
+        missed = pair(previous, found, camera_move).leaving
         carried = []
         for detection in missed:
             track = self._track_of(detection)
             if track is not None and self._misses.get(track, 0) < COAST_KEYFRAMES:
-                carried.append(Detection(detection.category, detection.box, detection.score, COASTING))
+                box = _moved(detection.box, camera_move)
+                carried.append(Detection(detection.category, box, detection.score, COASTING))
         return carried
 
     def _track_of(self, detection: Detection) -> int | None:

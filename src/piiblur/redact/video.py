@@ -41,7 +41,7 @@ from piiblur.detect.base import RgbImage
 from piiblur.domain import ObfuscationType, PiiCategory
 from piiblur.profiling import stage
 from piiblur.redact import tracking
-from piiblur.redact.camera import CameraPath
+from piiblur.redact.camera import NOT_MOVED, CameraPath
 from piiblur.redact.looks import SCORE_WOBBLE, LookPlanner
 from piiblur.redact.muxing import BackgroundMuxer, planes_of
 from piiblur.redact.obfuscate import NO_FIXED_REGIONS, FixedRegions, Plane
@@ -322,10 +322,12 @@ class _Channel:
     ) -> None:
         """Pair a detected keyframe with the previous one and give the frames between them boxes."""
         pairing = None
+        camera_move = NOT_MOVED
         if self.last_key is not None:
-            carried = self.ledger.coasting(self.last_key, keyframe)
+            camera_move = self.camera.move(self.last_key.index, keyframe.index)
+            carried = self.ledger.coasting(self.last_key, keyframe, camera_move)
             keyframe = Keyframe(keyframe.index, keyframe.detections + carried)
-            pairing = tracking.pair(self.last_key, keyframe)
+            pairing = tracking.pair(self.last_key, keyframe, camera_move)
         tracks = self.ledger.assign(keyframe.detections, pairing)
         for detection, track in zip(keyframe.detections, tracks, strict=True):
             if detection.detector == tracking.COASTING:
@@ -336,7 +338,7 @@ class _Channel:
         if self.last_key is not None and pairing is not None:
             for i in submitted.frames_before:
                 regions[i] = tracking.between(self.last_key, keyframe, pairing, i, width, height, self.camera.offsets)
-            self._adapt_stride(pairing.max_relative_motion())
+            self._adapt_stride(pairing.max_relative_motion(camera_move))
         regions[keyframe.index] = keyframe.detections
         if submitted.ends_segment:
             self.plan.segment_ends.append(keyframe.index)
