@@ -137,8 +137,18 @@ def test_a_crowd_shaken_by_the_camera_is_paired_face_to_same_face() -> None:
     earlier, later = Keyframe(0, faces), Keyframe(5, jumped)
     followed = pair(earlier, later, camera_move=(55.0, 0.0))
     assert [(a.box.x, b.box.x) for a, b in followed.matched] == [(100, 155), (160, 215), (220, 275)]
-    assert followed.max_relative_motion((55.0, 0.0)) == 0.0
     assert len(pair(earlier, later).matched) < 3, "what the camera's move is needed for"
+
+
+def test_a_box_cut_by_the_frame_edge_stays_at_the_edge_when_carried() -> None:
+    """Text running out of the picture: the camera moves right, the box's visible part stays."""
+    ids = iter(range(1, 10))
+    ledger = TrackLedger(lambda: next(ids))
+    sign = Detection(PiiCategory.WRITING, Box(0, 300, 110, 90), 0.9)
+    first = Keyframe(0, [sign])
+    ledger.assign(first.detections, None)
+    (carried,) = ledger.coasting(first, Keyframe(5, []), camera_move=(-40.0, 0.0), frame=(1280, 720))
+    assert (carried.box.x, carried.box.x + carried.box.w) == (0, 70)
 
 
 def test_a_face_missed_at_a_keyframe_is_carried_where_the_camera_took_it() -> None:

@@ -41,6 +41,7 @@ FAST_MOTION = 0.5  # of an object's size between keyframes: detect more often (t
 # Pixels between where linear interpolation puts a box and where the camera's move puts it, beyond
 # which both are hidden: a pixel is within what a box's own margin covers.
 CAMERA_APART = 1.0
+EDGE = 1.0  # pixels from the frame's edge at which a box is taken as cut by it
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,9 @@ class Pairing:
     entering: list[Detection]
     matched_indices: list[tuple[int, int]] = field(default_factory=list)  # (earlier, later) positions
 
-    def max_relative_motion(self, camera_move: Offset = NOT_MOVED) -> float:
-        """The largest move of a matched object between the keyframes, in object sizes, less the
-        camera's own move between them (``camera_move``): what the frames in between must follow."""
-        moves = [
-            _centre_distance(a.box, _moved(b.box, _minus(camera_move))) / max(_size(a.box), 1.0)
-            for a, b in self.matched
-        ]
+    def max_relative_motion(self) -> float:
+        """The largest move of a matched object between the keyframes, in object sizes."""
+        moves = [_centre_distance(a.box, b.box) / max(_size(a.box), 1.0) for a, b in self.matched]
         return max(moves, default=0.0)
 
 
@@ -117,16 +114,19 @@ class TrackLedger:
     _lost: list[_LostTrack] = field(default_factory=list)
     _misses: dict[int, int] = field(default_factory=dict)  # track -> keyframes in a row carried unseen
 
-    def coasting(self, previous: Keyframe, found: Keyframe, camera_move: Offset = NOT_MOVED) -> list[Detection]:
+    def coasting(
+        self, previous: Keyframe, found: Keyframe, camera_move: Offset = NOT_MOVED, frame: tuple[int, int] = (0, 0)
+    ) -> list[Detection]:
         """Boxes of the previous keyframe's tracks that ``found`` misses and that may still be
-        carried, moved as the camera moved since (``camera_move``): to be added to ``found``
-        before it is paired and assigned."""
+        carried, moved as the camera moved since (``camera_move``; a side on the edge of the
+        ``frame``, width and height, stays there): to be added to ``found`` before it is paired
+        and assigned."""
         missed = pair(previous, found, camera_move).leaving
         carried = []
         for detection in missed:
             track = self._track_of(detection)
             if track is not None and self._misses.get(track, 0) < COAST_KEYFRAMES:
-                box = _moved(detection.box, camera_move)
+                box = _moved(detection.box, camera_move, frame)
                 carried.append(Detection(detection.category, box, detection.score, COASTING))
         return carried
 
@@ -192,12 +192,12 @@ def between(
         # The same object, still in the world between the keyframes: interpolated where the
         # camera's move is taken out, then moved by the camera's offset at this frame.
         still_a, still_b = _moved(a.box, _minus(at_earlier)), _moved(b.box, _minus(at_later))
-        followed = _moved(_lerp(still_a, still_b, t), here)
+        followed = _kept_at_edges(_moved(_lerp(still_a, still_b, t), here), box, width, height)
         if _centre_distance(followed, box) > CAMERA_APART:
             regions.append(_tracked(a, b, followed, _centre_distance(still_a, still_b) / span, width, height))
     for d, seen_at in [(d, at_earlier) for d in pairing.leaving] + [(d, at_later) for d in pairing.entering]:
         regions.append(Detection(d.category, d.box.grown(HOLD_GROWTH, width, height), d.score, "held"))
-        shifted = _moved(d.box, (here[0] - seen_at[0], here[1] - seen_at[1]))
+        shifted = _moved(d.box, (here[0] - seen_at[0], here[1] - seen_at[1]), (width, height))
         if _centre_distance(shifted, d.box) > CAMERA_APART:
             regions.append(Detection(d.category, shifted.grown(HOLD_GROWTH, width, height), d.score, "held"))
     return [r for r in regions if r.box.area > 0]
@@ -209,8 +209,26 @@ def _tracked(a: Detection, b: Detection, box: Box, per_frame: float, width: int,
     return Detection(a.category, box.grown(margin, width, height), min(a.score, b.score), "tracked")
 
 
-def _moved(box: Box, offset: Offset) -> Box:
-    return Box(box.x + offset[0], box.y + offset[1], box.w, box.h)
+def _moved(box: Box, offset: Offset, frame: tuple[int, int] = (0, 0)) -> Box:
+    """``box`` moved by ``offset``; with a ``frame`` (width, height), a side on its edge stays."""
+    moved = Box(box.x + offset[0], box.y + offset[1], box.w, box.h)
+    return _kept_at_edges(moved, box, *frame) if frame != (0, 0) else moved
+
+
+def _kept_at_edges(moved: Box, original: Box, width: int, height: int) -> Box:
+    """``moved``, stretched or cut to each edge of the frame that ``original`` touches: a box on the
+    edge is an object cut by it (text running out of the picture), and what of it is visible
+    stays at the edge however the camera moves."""
+    x0, y0, x1, y1 = moved.x, moved.y, moved.x + moved.w, moved.y + moved.h
+    if original.x <= EDGE:
+        x0 = 0.0
+    if original.y <= EDGE:
+        y0 = 0.0
+    if original.x + original.w >= width - EDGE:
+        x1 = float(width)
+    if original.y + original.h >= height - EDGE:
+        y1 = float(height)
+    return Box(x0, y0, x1 - x0, y1 - y0)
 
 
 def _minus(offset: Offset) -> Offset:
