@@ -115,7 +115,7 @@ class TrackLedger:
     _misses: dict[int, int] = field(default_factory=dict)  # track -> keyframes in a row carried unseen
 
     def coasting(
-        self, previous: Keyframe, found: Keyframe, camera_move: Offset = NOT_MOVED, frame: tuple[int, int] = (0, 0)
+        self, previous: Keyframe, found: Keyframe, camera_move: Offset = NOT_MOVED, frame: tuple[int, int] | None = None
     ) -> list[Detection]:
         """Boxes of the previous keyframe's tracks that ``found`` misses and that may still be
         carried, moved as the camera moved since (``camera_move``; a side on the edge of the
@@ -126,7 +126,9 @@ class TrackLedger:
         for detection in missed:
             track = self._track_of(detection)
             if track is not None and self._misses.get(track, 0) < COAST_KEYFRAMES:
-                box = _moved(detection.box, camera_move, frame)
+                box = _moved(detection.box, camera_move)
+                if frame is not None:
+                    box = _kept_at_edges(box, detection.box, *frame)
                 carried.append(Detection(detection.category, box, detection.score, COASTING))
         return carried
 
@@ -197,7 +199,7 @@ def between(
             regions.append(_tracked(a, b, followed, _centre_distance(still_a, still_b) / span, width, height))
     for d, seen_at in [(d, at_earlier) for d in pairing.leaving] + [(d, at_later) for d in pairing.entering]:
         regions.append(Detection(d.category, d.box.grown(HOLD_GROWTH, width, height), d.score, "held"))
-        shifted = _moved(d.box, (here[0] - seen_at[0], here[1] - seen_at[1]), (width, height))
+        shifted = _kept_at_edges(_moved(d.box, (here[0] - seen_at[0], here[1] - seen_at[1])), d.box, width, height)
         if _centre_distance(shifted, d.box) > CAMERA_APART:
             regions.append(Detection(d.category, shifted.grown(HOLD_GROWTH, width, height), d.score, "held"))
     return [r for r in regions if r.box.area > 0]
@@ -209,10 +211,8 @@ def _tracked(a: Detection, b: Detection, box: Box, per_frame: float, width: int,
     return Detection(a.category, box.grown(margin, width, height), min(a.score, b.score), "tracked")
 
 
-def _moved(box: Box, offset: Offset, frame: tuple[int, int] = (0, 0)) -> Box:
-    """``box`` moved by ``offset``; with a ``frame`` (width, height), a side on its edge stays."""
-    moved = Box(box.x + offset[0], box.y + offset[1], box.w, box.h)
-    return _kept_at_edges(moved, box, *frame) if frame != (0, 0) else moved
+def _moved(box: Box, offset: Offset) -> Box:
+    return Box(box.x + offset[0], box.y + offset[1], box.w, box.h)
 
 
 def _kept_at_edges(moved: Box, original: Box, width: int, height: int) -> Box:
