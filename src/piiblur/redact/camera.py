@@ -4,7 +4,7 @@ Between two keyframes an object is placed by linear interpolation (``tracking.be
 for a steady pan or a walking person, wrong for a hand-held, body-worn or dashboard camera, whose
 shake moves everything in the picture by tens of pixels from one frame to the next and back. So the
 camera's own move is measured on every frame -- phase correlation of consecutive grey frames at
-``WORK_WIDTH`` (about 1 ms a frame), kept only where it explains the change between the frames
+``WORK_SIZE`` px on the longer side (1-4 ms a frame), kept only where it explains the change between the frames
 (``EXPLAINED``: a still camera, or a zoom, has no move) -- and summed into a path of offsets.
 Between keyframes an object is also hidden where it is if it moved with the camera
 (``tracking.between``), and keyframes are paired with the camera's move taken out.
@@ -21,7 +21,7 @@ from piiblur.redact.obfuscate import Plane
 Offset = tuple[float, float]
 NOT_MOVED: Offset = (0.0, 0.0)
 
-WORK_WIDTH = 320
+WORK_SIZE = 320  # the longer side of the frames correlated, so a portrait phone video costs the same
 # A measured move is taken only where it explains the change between the frames: shifting the
 # earlier frame by it must leave less than this share of their difference. Measured on 299 frame
 # pairs each (``bench/footage.py`` clips at 720p): a panning or shaking camera leaves 0.02-0.46 of
@@ -44,11 +44,13 @@ class CameraPath:
     def follow(self, luma: Plane, cut: bool) -> None:
         """Add the next frame (its Y plane); ``cut``: it starts a new scene."""
         height, width = luma.shape[:2]
-        scale = width / WORK_WIDTH
+        scale = max(width, height) / WORK_SIZE
         # Every other pixel first: a third of the resizing time, the same moves to 0.1 px.
-        halved = luma[::2, ::2] if width >= 2 * WORK_WIDTH else luma
+        halved = luma[::2, ::2] if max(width, height) >= 2 * WORK_SIZE else luma
         small = np.asarray(
-            cv2.resize(halved, (WORK_WIDTH, max(1, round(height / scale))), interpolation=cv2.INTER_AREA),
+            cv2.resize(
+                halved, (max(1, round(width / scale)), max(1, round(height / scale))), interpolation=cv2.INTER_AREA
+            ),
             dtype=np.float32,
         )
         move = NOT_MOVED
