@@ -140,24 +140,25 @@ def test_a_crowd_shaken_by_the_camera_is_paired_face_to_same_face() -> None:
     assert len(pair(earlier, later).matched) < 3, "what the camera's move is needed for"
 
 
-def test_a_box_cut_by_the_frame_edge_stays_at_the_edge_when_carried() -> None:
-    """Text running out of the picture: the camera moves right, the box's visible part stays."""
+def carried_after_a_miss(found: Detection, camera_move: tuple[float, float]) -> Detection:
+    """The box a track found at one keyframe is carried with when the next keyframe (1280x720)
+    misses it and the camera moved by ``camera_move`` in between."""
     ids = iter(range(1, 10))
     ledger = TrackLedger(lambda: next(ids))
-    sign = Detection(PiiCategory.WRITING, Box(0, 300, 110, 90), 0.9)
-    first = Keyframe(0, [sign])
+    first = Keyframe(0, [found])
     ledger.assign(first.detections, None)
-    (carried,) = ledger.coasting(first, Keyframe(5, []), camera_move=(-40.0, 0.0), frame=(1280, 720))
+    (carried,) = ledger.coasting(first, Keyframe(5, []), camera_move, (1280, 720))
+    return carried
+
+
+def test_a_box_cut_by_the_frame_edge_stays_at_the_edge_when_carried() -> None:
+    """Text running out of the picture: the camera moves right, the box's visible part stays."""
+    carried = carried_after_a_miss(Detection(PiiCategory.WRITING, Box(0, 300, 110, 90), 0.9), (-40.0, 0.0))
     assert (carried.box.x, carried.box.x + carried.box.w) == (0, 70)
 
 
 def test_a_face_missed_at_a_keyframe_is_carried_where_the_camera_took_it() -> None:
-    ids = iter(range(1, 10))
-    ledger = TrackLedger(lambda: next(ids))
-    face = Detection(PiiCategory.HEADS, Box(100, 100, 50, 50), 0.9)
-    first = Keyframe(0, [face])
-    ledger.assign(first.detections, None)
-    (carried,) = ledger.coasting(first, Keyframe(5, []), camera_move=(-30.0, 12.0))
+    carried = carried_after_a_miss(Detection(PiiCategory.HEADS, Box(100, 100, 50, 50), 0.9), (-30.0, 12.0))
     assert (carried.box.x, carried.box.y) == (70, 112)
 
 

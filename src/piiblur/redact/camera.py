@@ -84,11 +84,16 @@ def offset_at(offsets: list[Offset] | tuple[Offset, ...], index: int) -> Offset:
 def _misfit(previous: npt.NDArray[np.float32], current: npt.NDArray[np.float32], move: Offset) -> float:
     """Mean grey difference between ``current`` and ``previous`` shifted by ``move``, away from
     the borders the shift uncovers."""
-    matrix = np.array([[1.0, 0.0, move[0]], [0.0, 1.0, move[1]]], dtype=np.float32)
     height, width = previous.shape
-    shifted = cv2.warpAffine(previous, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    shifted = previous
+    if move != NOT_MOVED:
+        matrix = np.array([[1.0, 0.0, move[0]], [0.0, 1.0, move[1]]], dtype=np.float32)
+        warped = cv2.warpAffine(
+            previous, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        shifted = np.asarray(warped, dtype=np.float32)
     bx, by = int(abs(move[0])) + 2, int(abs(move[1])) + 2
     if width <= 2 * bx or height <= 2 * by:
         return float("inf")
     inner = (slice(by, height - by), slice(bx, width - bx))
-    return float(np.abs(np.asarray(shifted)[inner] - current[inner]).mean())
+    return float(np.abs(shifted[inner] - current[inner]).mean())

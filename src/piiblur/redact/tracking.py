@@ -115,7 +115,7 @@ class TrackLedger:
     _misses: dict[int, int] = field(default_factory=dict)  # track -> keyframes in a row carried unseen
 
     def coasting(
-        self, previous: Keyframe, found: Keyframe, camera_move: Offset = NOT_MOVED, frame: tuple[int, int] | None = None
+        self, previous: Keyframe, found: Keyframe, camera_move: Offset, frame: tuple[int, int]
     ) -> list[Detection]:
         """Boxes of the previous keyframe's tracks that ``found`` misses and that may still be
         carried, moved as the camera moved since (``camera_move``; a side on the edge of the
@@ -126,9 +126,7 @@ class TrackLedger:
         for detection in missed:
             track = self._track_of(detection)
             if track is not None and self._misses.get(track, 0) < COAST_KEYFRAMES:
-                box = _moved(detection.box, camera_move)
-                if frame is not None:
-                    box = _kept_at_edges(box, detection.box, *frame)
+                box = _kept_at_edges(_moved(detection.box, camera_move), detection.box, *frame)
                 carried.append(Detection(detection.category, box, detection.score, COASTING))
         return carried
 
