@@ -146,7 +146,7 @@ def carried_after_a_miss(found: Detection, camera_move: tuple[float, float]) -> 
     ids = iter(range(1, 10))
     ledger = TrackLedger(lambda: next(ids))
     first = Keyframe(0, [found])
-    ledger.assign(first.detections, None)
+    ledger.assign(first, None)
     (carried,) = ledger.coasting(first, Keyframe(5, []), camera_move, (1280, 720))
     return carried
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from piiblur.detect import Box, Detection
 from piiblur.detect.base import merged_boxes
 from piiblur.domain import PiiCategory
 from piiblur.redact.looks import LookPlanner
-from piiblur.redact.tracking import LOST_TRACK_KEYFRAMES, Keyframe, TrackLedger, pair
+from piiblur.redact.tracking import COAST_KEYFRAMES, COASTING, LOST_TRACK_KEYFRAMES, Keyframe, TrackLedger, pair
 
 
 def head(x: float, y: float = 100, size: float = 60) -> Detection:
@@ -29,7 +30,7 @@ def run(keyframes: list[list[Detection]]) -> list[list[int]]:
     tracks = []
     for index, detections in enumerate(keyframes):
         keyframe = Keyframe(index * 10, detections)
-        tracks.append(ledger.assign(detections, pair(previous, keyframe) if previous else None))
+        tracks.append(ledger.assign(keyframe, pair(previous, keyframe) if previous else None))
         previous = keyframe
     return tracks
 
@@ -57,8 +58,43 @@ def test_an_object_gone_for_long_or_elsewhere_is_a_new_one() -> None:
 def test_a_segment_start_forgets_every_track() -> None:
     ids = itertools.count(1)
     ledger = TrackLedger(lambda: next(ids))
-    assert ledger.assign([head(100)], None) == [1]
-    assert ledger.assign([head(100)], None) == [2], "after a scene cut nothing links the shots"
+    assert ledger.assign(Keyframe(0, [head(100)]), None) == [1]
+    assert ledger.assign(Keyframe(10, [head(100)]), None) == [2], "after a scene cut nothing links the shots"
+
+
+def carried_through(keyframes: list[int], coast_frames: int) -> list[int]:
+    """The keyframes at which a head found at the first of ``keyframes`` and missed at every later
+    one is still carried."""
+    ids = itertools.count(1)
+    ledger = TrackLedger(lambda: next(ids), coast_frames=coast_frames)
+    previous = Keyframe(keyframes[0], [head(100)])
+    ledger.assign(previous, None)
+    carried_at = []
+    for index in keyframes[1:]:
+        missed = Keyframe(index, [])
+        current = Keyframe(index, ledger.coasting(previous, missed, (0.0, 0.0), (1280, 720)))
+        ledger.assign(current, pair(previous, current))
+        carried_at += [index] if any(d.detector == COASTING for d in current.detections) else []
+        previous = current
+    return carried_at
+
+
+def test_a_track_is_carried_as_long_when_keyframes_come_closer() -> None:
+    """A moving picture shortens the stride; the track must not end sooner in time because of it."""
+    assert carried_through([0, 10, 20, 30], coast_frames=10) == [10, 20][:COAST_KEYFRAMES]
+    assert carried_through([0, 1, 2, 3, 4, 5], coast_frames=10) == [1, 2, 3, 4, 5], "within 10 frames"
+    assert carried_through(list(range(0, 14)), coast_frames=10) == list(range(1, 11)), "not beyond them"
+    assert carried_through([0, 1, 2, 3], coast_frames=0) == [1, 2][:COAST_KEYFRAMES], "by keyframes alone"
+
+
+def test_the_stride_follows_what_was_seen_not_what_was_carried() -> None:
+    """A carried box moves with the camera only; a pan must not keep the stride short through it."""
+    seen, elsewhere = head(100), head(400)
+    carried = Detection(PiiCategory.HEADS, Box(40, 100, 60, 60), 0.9, COASTING)
+    earlier, later = Keyframe(0, [seen, elsewhere]), Keyframe(5, [carried, head(402)])
+    pairing = pair(earlier, later)
+    assert len(pairing.matched) == 2
+    assert pairing.max_relative_motion() == pytest.approx(2 / 60)
 
 
 def test_a_weaker_find_inside_another_of_one_family_is_one_object() -> None:

@@ -248,7 +248,7 @@ class _Channel:
         self.plan = ChannelPlan(list(categories))
         planned = partial_looks and engine.looks_in_regions(categories)
         self.looks = LookPlanner(*frame_size, max_gap=max_stride) if planned else None
-        self.ledger = TrackLedger(new_track)
+        self.ledger = TrackLedger(new_track, coast_frames=max_stride)
         self.stride = max(1, max_stride // 2)
         self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
         self.last_unsure: list[Box] = []  # where its look was unsure (``DetectionEngine.look``)
@@ -328,7 +328,7 @@ class _Channel:
             carried = self.ledger.coasting(self.last_key, keyframe, camera_move, (width, height))
             keyframe = Keyframe(keyframe.index, keyframe.detections + carried)
             pairing = tracking.pair(self.last_key, keyframe, camera_move)
-        tracks = self.ledger.assign(keyframe.detections, pairing)
+        tracks = self.ledger.assign(keyframe, pairing)
         for detection, track in zip(keyframe.detections, tracks, strict=True):
             if detection.detector == tracking.COASTING:
                 self.carried.append(TrackedBox(keyframe.index, track, detection))
