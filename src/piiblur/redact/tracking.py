@@ -117,8 +117,9 @@ class TrackLedger:
     # Frames since a track was last found within which it is carried however many keyframes
     # missed it. Measured on the camera-move clip (bench/video.py, a hand-held camera over a real
     # street photo, text at the frame's edge): keyframes there come 1-3 frames apart, the text
-    # detector misses the blurred block at three in a row now and then, and with only
-    # ``COAST_KEYFRAMES`` the block showed in 11 of 534 label-frames at 720p.
+    # detector misses the blurred block at three in a row now and then. With only
+    # ``COAST_KEYFRAMES`` the clip's writing showed in 11 of 534 label-frames at 720p (20 at
+    # 1080p); carried for the channel's longest stride, in 2 (1).
     coast_frames: int = 0
     _current: list[int] = field(default_factory=list)
     _current_detections: list[Detection] = field(default_factory=list)
