@@ -249,6 +249,9 @@ class _Channel:
         planned = partial_looks and engine.looks_in_regions(categories)
         self.looks = LookPlanner(*frame_size, max_gap=max_stride) if planned else None
         self.ledger = TrackLedger(new_track, coast_frames=max_stride)
+        # Kept across a scene cut (a new shot goes on at the last one's stride). Starting each shot
+        # over at half the longest stride was measured on the camera-move clip and rejected: 720p
+        # writing recall 0.996 -> 0.979 and 1080p heads 0.964 -> 0.953 (other keyframes, other misses).
         self.stride = max(1, max_stride // 2)
         self.last_key: Keyframe | None = None  # the latest resolved keyframe of the current segment
         self.last_unsure: list[Box] = []  # where its look was unsure (``DetectionEngine.look``)
